@@ -1,0 +1,38 @@
+# Two commands set up everything on a fresh machine:
+#   make course   run every notebook in order, write executed notebooks + HTML to build/
+#   make test     unit tests of helpers/ and every notebook end to end (quick mode)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup course test lab bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	$(PY) -m helpers.data
+	@touch $(STAMP)
+
+course: setup
+	$(PY) scripts/run_course.py
+
+test: setup
+	@set -o pipefail; COURSE_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: setup
+	$(PY) -m helpers.bench --grid full --report reports/bench
+
+lint: setup
+	$(PY) -m ruff check helpers tests scripts solutions notebooks
+
+clean:
+	rm -rf build artifacts reports data/digits
+	find data/images -type f ! -name CREDITS.md -delete
