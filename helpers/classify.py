@@ -1,0 +1,80 @@
+"""Torch-free classification from the command line: only onnxruntime, numpy and Pillow.
+
+    python -m helpers.classify IMAGE [IMAGE ...] --model MODEL.onnx [--topk 5] [--labels imagenet|digits]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from helpers.checks import InvalidModelError
+from helpers.images import ImageReadError, load_image, preprocess_digit, preprocess_imagenet
+from helpers.labels import format_top_k, labels_for, softmax, top_k
+from helpers.runtime import InputValidationError, create_session, input_specs, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.classify",
+        description="Classify images with an ONNX model in ONNX Runtime (no PyTorch needed).",
+    )
+    parser.add_argument("images", nargs="+", type=Path, help="image files (PNG, JPEG, ...)")
+    parser.add_argument("--model", required=True, type=Path, help="path to the .onnx file")
+    parser.add_argument("--topk", type=int, default=5, help="how many classes to print (default 5)")
+    parser.add_argument("--labels", choices=("imagenet", "digits"), default="imagenet",
+                        help="class names and preprocessing: imagenet (224x224) or digits (64x64)")
+    parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads")
+    return parser
+
+
+def classify(image_path: Path, session, labels: str, k: int) -> list:
+    """Top-k predictions for one image file."""
+    image = load_image(image_path)
+    if labels == "digits":
+        size = input_specs(session)[0].shape[-1]
+        batch = preprocess_digit(image, size=size if isinstance(size, int) else 64)
+    else:
+        batch = preprocess_imagenet(image)
+    logits = run(session, batch)[0]
+    return top_k(softmax(logits[0]), labels_for(labels), k)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    names = labels_for(args.labels)
+    if not 1 <= args.topk <= len(names):
+        parser.error(f"--topk must be between 1 and {len(names)} for {args.labels} labels")
+    try:
+        session = create_session(args.model, threads=args.threads)
+    except (FileNotFoundError, InvalidModelError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    classes = session.get_outputs()[0].shape[-1]
+    if isinstance(classes, int) and classes != len(names):
+        print(f"error: {args.model.name} outputs {classes} classes but --labels {args.labels} "
+              f"has {len(names)}; pick the matching --labels", file=sys.stderr)
+        return 2
+    if session.get_modelmeta().custom_metadata_map.get("weights") == "random":
+        print(f"warning: {args.model.name} was exported with RANDOM weights; its labels below "
+              "mean nothing", file=sys.stderr)
+    status = 0
+    for image_path in args.images:
+        try:
+            predictions = classify(image_path, session, args.labels, args.topk)
+        except (FileNotFoundError, ImageReadError, InputValidationError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{image_path.name}:")
+        print("  " + format_top_k(predictions).replace("\n", "\n  "))
+    return status
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=4)
+    sys.exit(main())

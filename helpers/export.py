@@ -1,0 +1,117 @@
+"""One place for both ONNX exporters: ``dynamo=True`` (torch.export) and legacy TorchScript."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+DEFAULT_LEGACY_OPSET = 17
+EXPORTERS = ("dynamo", "torchscript")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote and how."""
+
+    path: Path
+    exporter: str  # "dynamo" or "torchscript"
+    opset: int
+    seconds: float
+    size_bytes: int
+
+
+def _dims_for_dynamo(dynamic_dims: Mapping[int, str],
+                     bounds: Mapping[str, tuple[int, int]] | None) -> dict[int, object]:
+    """Map {axis: name} to torch.export ``Dim`` objects; axes sharing a name share a Dim."""
+    dims: dict[str, object] = {}
+    spec: dict[int, object] = {}
+    for axis, name in dynamic_dims.items():
+        if name not in dims:
+            low, high = (bounds or {}).get(name, (1, 4096))
+            dims[name] = torch.export.Dim(name, min=low, max=high)
+        spec[axis] = dims[name]
+    return spec
+
+
+def export_onnx(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    path: str | Path,
+    *,
+    dynamo: bool = True,
+    opset: int | None = None,
+    dynamic_dims: Mapping[int, str] | None = None,
+    dim_bounds: Mapping[str, tuple[int, int]] | None = None,
+    input_name: str = "input",
+    output_name: str = "logits",
+    quiet: bool = True,
+    metadata: Mapping[str, str] | None = None,
+    **kwargs,
+) -> ExportResult:
+    """Export ``model`` (one image-batch input, one output) to ``path``.
+
+    ``dynamic_dims`` names the input axes that may vary, e.g. ``{0: "batch", 2: "height",
+    3: "width"}``. The dynamo exporter gets them as ``dynamic_shapes`` (with ``dim_bounds``
+    as min/max); the legacy exporter as ``dynamic_axes`` (batch also on the output).
+    Weights are stored inside the one file (no ``.onnx.data`` beside it). ``metadata`` is
+    written into the file's ``metadata_props`` (e.g. ``{"weights": "random"}``).
+    Extra ``kwargs`` go to ``torch.onnx.export`` unchanged.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if example_input.ndim != 4:
+        raise ValueError(f"expected an example input of shape [B, C, H, W], got {tuple(example_input.shape)}")
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        if quiet:  # hide progress lines and deprecation warnings; errors still raise
+            stack.enter_context(warnings.catch_warnings())
+            warnings.simplefilter("ignore")
+            stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        if dynamo:
+            dynamic_shapes = (_dims_for_dynamo(dynamic_dims, dim_bounds),) if dynamic_dims else None
+            torch.onnx.export(
+                model, (example_input,), path, dynamo=True, opset_version=opset,
+                input_names=[input_name], output_names=[output_name],
+                dynamic_shapes=dynamic_shapes, external_data=False,
+                verbose=False if quiet else None, **kwargs,
+            )
+        else:
+            dynamic_axes = None
+            if dynamic_dims:
+                dynamic_axes = {input_name: dict(dynamic_dims)}
+                if 0 in dynamic_dims:
+                    dynamic_axes[output_name] = {0: dynamic_dims[0]}
+            torch.onnx.export(
+                model, (example_input,), str(path), dynamo=False,
+                opset_version=opset or DEFAULT_LEGACY_OPSET,
+                input_names=[input_name], output_names=[output_name],
+                dynamic_axes=dynamic_axes, **kwargs,
+            )
+    seconds = time.perf_counter() - start
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    if metadata:
+        onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props},
+                                            **{k: str(v) for k, v in metadata.items()}})
+        onnx.save(proto, str(path))
+    opset_used = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    return ExportResult(path, "dynamo" if dynamo else "torchscript", opset_used, seconds,
+                        path.stat().st_size)
+
+
+def export_if_missing(model: nn.Module, example_input: torch.Tensor, path: str | Path,
+                      **kwargs) -> Path:
+    """Export only when ``path`` does not exist yet (notebooks stay standalone and fast)."""
+    path = Path(path)
+    if not path.exists():
+        export_onnx(model, example_input, path, **kwargs)
+    return path
