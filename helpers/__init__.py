@@ -16,3 +16,17 @@ __version__ = "0.1.0"
 def quick_mode() -> bool:
     """True when ``COURSE_QUICK=1``: loops, grids and epochs shrink; code paths stay the same."""
     return os.environ.get("COURSE_QUICK") == "1"
+
+
+def versions_line() -> str:
+    """One line with the versions that matter and the hardware in use."""
+    import platform
+
+    import onnx
+    import onnxruntime
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    return (f"python {platform.python_version()} | torch {torch.__version__} | "
+            f"onnx {onnx.__version__} | onnxruntime {onnxruntime.__version__} | "
+            f"{os.cpu_count()} CPU threads | {device}")
