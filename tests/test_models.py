@@ -1,0 +1,85 @@
+"""helpers.models and helpers.course_model: honest offline loading and the trained course model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import course_model, models
+
+
+@pytest.fixture()
+def empty_hub(tmp_path, monkeypatch):
+    """A torch hub cache with nothing in it."""
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path))
+    yield tmp_path
+    torch.hub.set_dir(previous)
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(models.UnknownModelError, match="expected one of: resnet18, mobilenet_v3_small"):
+        models.load_imagenet_model("vgg99")
+
+
+def test_offline_without_cache_gives_flagged_random_model(empty_hub, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    loaded = models.load_imagenet_model("mobilenet_v3_small")
+    assert loaded.pretrained is False
+    assert "RANDOM weights" in loaded.message
+    assert "RANDOM weights" in capsys.readouterr().out  # one clear line for the learner
+    assert not loaded.model.training
+
+
+def test_failed_download_gives_flagged_random_model(empty_hub, monkeypatch):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+
+    def no_network(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    loaded = models.load_imagenet_model("resnet18")
+    assert loaded.pretrained is False
+    assert "not downloadable (network unreachable)" in loaded.message
+
+
+def test_cached_weights_are_loaded_through_the_weights_api(empty_hub):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(123)
+    reference = resnet18()
+    path = models.cached_weights_path("resnet18")
+    assert path.parent.name == "checkpoints" and path.name.startswith("resnet18-")
+    path.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), path)
+    loaded = models.load_imagenet_model("resnet18")
+    assert loaded.pretrained is True
+    assert torch.equal(loaded.model.fc.weight, reference.fc.weight)
+
+
+def test_pretrained_false_is_seeded():
+    a = models.load_imagenet_model("mobilenet_v3_small", pretrained=False, seed=1)
+    b = models.load_imagenet_model("mobilenet_v3_small", pretrained=False, seed=1)
+    assert not a.pretrained and torch.equal(a.model.classifier[0].weight, b.model.classifier[0].weight)
+
+
+def test_default_device_is_cuda_only_when_available():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert models.default_device().type == expected
+
+
+def test_course_model_is_accurate_and_cached():
+    trained = course_model.load_or_train_course_model(progress=False)
+    assert trained.test_accuracy >= 0.95, trained.test_accuracy
+    assert trained.val_accuracy >= 0.95, trained.val_accuracy
+    assert trained.checkpoint.exists()
+    again = course_model.load_or_train_course_model(progress=False)
+    assert again.train_seconds == trained.train_seconds  # reused, not retrained
+    for name, tensor in trained.model.state_dict().items():
+        assert torch.equal(tensor, again.model.state_dict()[name]), name
+    x = torch.zeros(course_model.INPUT_SHAPE)
+    assert trained.model(x).shape == (1, course_model.NUM_CLASSES)
+
+
+def test_train_config_tag_distinguishes_configs():
+    assert course_model.TrainConfig(epochs=2).tag() != course_model.TrainConfig(epochs=4).tag()

@@ -1,0 +1,51 @@
+"""helpers.exercises, helpers.plots, helpers.paths and helpers' top level."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import helpers  # noqa: E402
+from helpers.exercises import check_exercise  # noqa: E402
+from helpers.labels import top_k  # noqa: E402
+from helpers.paths import REPO_ROOT, artifacts_dir, relative  # noqa: E402
+from helpers.plots import plot_op_counts, plot_top_k, show_images  # noqa: E402
+
+
+def test_check_exercise_paths(capsys):
+    assert check_exercise(None, lambda: 42) == 42
+    assert "No answer yet" in capsys.readouterr().out
+    assert check_exercise(42, lambda: 42) == 42
+    with pytest.raises(AssertionError, match="Not quite: your answer is 41"):
+        check_exercise(41, lambda: 42)
+    assert check_exercise(0.1001, lambda: 0.1, lambda a, b: abs(a - b) < 1e-3) == 0.1001
+
+
+def test_paths_are_relative_and_inside_repo():
+    folder = artifacts_dir("unit-test")
+    assert folder.is_dir() and relative(folder) == "artifacts/unit-test"
+    assert relative("/somewhere/else/model.onnx") == "model.onnx"
+    assert (REPO_ROOT / "pyproject.toml").exists()
+
+
+def test_quick_mode_and_versions(monkeypatch):
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    assert helpers.quick_mode()
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    assert not helpers.quick_mode()
+    line = helpers.versions_line()
+    assert "torch" in line and "onnxruntime" in line
+
+
+def test_plots_draw_what_they_are_given():
+    images = [np.zeros((8, 8, 3), np.uint8)] * 5
+    fig = show_images(images, [f"img {i}" for i in range(5)], columns=3)
+    assert len(fig.axes) == 6 and fig.axes[4].get_title() == "img 4"
+    ax = plot_top_k(top_k(np.array([0.2, 0.5, 0.3]), ["a", "b", "c"], k=3), title="t")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "c", "b"]
+    ax = plot_op_counts({"Conv": 3, "Relu": 2})
+    assert [round(p.get_height()) for p in ax.patches] == [3, 2]
