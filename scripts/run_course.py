@@ -1,0 +1,85 @@
+"""Execute every notebook in order into build/ (executed .ipynb and HTML), one line per notebook.
+
+    python scripts/run_course.py [--quick] [--only 03 04] [--timeout 1800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "build"
+
+
+def run_notebook(path: Path, timeout: int) -> tuple[bool, float, str]:
+    """Execute one notebook; write executed .ipynb and .html; return (ok, seconds, error)."""
+    notebook = nbformat.read(path, as_version=4)
+    code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
+    bar = tqdm(total=code_cells, desc=f"  {path.stem}", unit="cell", leave=False)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}},
+                            on_cell_executed=lambda **_: bar.update(1))
+    start = time.perf_counter()
+    error = ""
+    try:
+        client.execute()
+    except CellExecutionError as failure:
+        error = str(failure).strip().splitlines()[-1]
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    (BUILD / "notebooks").mkdir(parents=True, exist_ok=True)
+    (BUILD / "html").mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, BUILD / "notebooks" / path.name)
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    (BUILD / "html" / f"{path.stem}.html").write_text(html, encoding="utf-8")
+    return not error, seconds, error
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="set COURSE_QUICK=1 (small grids)")
+    parser.add_argument("--only", nargs="*", default=None, help="notebook numbers, e.g. 03 04")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    args = parser.parse_args()
+    if args.quick:
+        os.environ["COURSE_QUICK"] = "1"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if args.only:
+        paths = [p for p in paths if p.name[:2] in args.only]
+    if not paths:
+        print("no notebooks to run", file=sys.stderr)
+        return 1
+    mode = "quick" if os.environ.get("COURSE_QUICK") == "1" else "full"
+    print(f"Running {len(paths)} notebooks ({mode} mode) into build/ ...")
+    failures = []
+    total = time.perf_counter()
+    for i, path in enumerate(paths, 1):
+        ok, seconds, error = run_notebook(path, args.timeout)
+        status = "ok" if ok else f"FAILED: {error}"
+        print(f"[{i:>2}/{len(paths)}] {path.name:<45} {seconds:7.1f} s  {status}", flush=True)
+        if not ok:
+            failures.append(path.name)
+    minutes = (time.perf_counter() - total) / 60
+    print(f"\nDone in {minutes:.1f} min. Executed notebooks: build/notebooks/, "
+          f"HTML: build/html/, reports: reports/")
+    if failures:
+        print(f"{len(failures)} notebook(s) failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
