@@ -79,7 +79,8 @@ def load_imagenet_model(name: str, pretrained: bool = True, seed: int = 0) -> Lo
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        with contextlib.redirect_stderr(io.StringIO()):  # torch.hub prints a machine path
+        # torch.hub prints "Downloading ... to <machine path>" (stdout in recent torch)
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             state = weights.get_state_dict(progress=False, check_hash=True)
     except Exception as error:  # noqa: BLE001 - any network or file error means "not available"
         reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
