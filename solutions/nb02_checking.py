@@ -1,0 +1,38 @@
+"""Notebook 02's exercise: a zeroed bias passes the checker but breaks parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+from helpers.checks import InvalidModelError, check_model
+from helpers.course_model import INPUT_SHAPE, load_or_train_course_model
+from helpers.data import load_digits_splits
+from helpers.export import export_if_missing
+from helpers.images import preprocess_digit
+from helpers.paths import artifacts_dir
+from helpers.runtime import check_parity, create_session
+
+
+def exercise(n_images: int = 32) -> tuple[bool, bool]:
+    """Zero ``fc.bias`` in the course model's ONNX file; return (checker passes, parity allclose)."""
+    course = load_or_train_course_model(progress=False)
+    folder = artifacts_dir("nb02", "solution")
+    source = export_if_missing(course.model, torch.randn(*INPUT_SHAPE),
+                               folder / f"course_{course.config.tag()}.onnx",
+                               dynamo=True, dynamic_dims={0: "batch"})
+    model = onnx.load(source)
+    bias = next(t for t in model.graph.initializer if t.name == "fc.bias")
+    bias.CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(bias)), "fc.bias"))
+    edited = folder / "course_zero_bias.onnx"
+    onnx.save(model, edited)
+    try:
+        check_model(edited)
+        checker_passes = True
+    except InvalidModelError:
+        checker_passes = False
+    x = preprocess_digit(load_digits_splits().x_test[:n_images])
+    report = check_parity(course.model, create_session(edited), x)
+    return checker_passes, report.allclose
