@@ -69,6 +69,7 @@ def create_session(path: str | Path, *, providers: Sequence[str] | None = None,
                                     providers=list(providers or default_providers()))
     except Exception as error:  # noqa: BLE001 - ORT raises its own exception classes
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        first_line = first_line.replace(str(path.resolve()), path.name).replace(str(path), path.name)
         raise InvalidModelError(f"ONNX Runtime cannot load {path.name}: {first_line}") from error
 
 
