@@ -736,7 +736,8 @@ def run_grid(spec: GridSpec, report_dir: str | Path | None = None, *, progress: 
 
     With ``reuse``, cells already measured in ``report_dir`` on this machine with the same
     versions, threads, exporter and run policy are taken from there and not measured again.
-    Writes the report to ``report_dir`` when given. ``matmul`` (default: for the named
+    When every cell can be reused, the earlier run is returned as it was (its machine
+    record, wall time and report untouched). Writes the report to ``report_dir`` when given. ``matmul`` (default: for the named
     grids) also measures this machine's matrix-multiply peak, recorded with the machine.
     """
     from tqdm.auto import tqdm
@@ -753,6 +754,11 @@ def run_grid(spec: GridSpec, report_dir: str | Path | None = None, *, progress: 
         if old and _fingerprint(old.machine, old.settings) == _fingerprint(machine, settings):
             previous = {(r["model"], r["batch"], r["size"], r["engine"]): r
                         for r in old.records if r.get("status") in ("ok", "skipped")}
+            cells = spec.cells()
+            if all(cell.key in previous for cell in cells):
+                # nothing to measure: the earlier run, its machine record and wall time as they were
+                return GridResult([previous[cell.key] for cell in cells], old.machine,
+                                  old.settings, old.wall_s, reused=len(cells))
     gather_sample_images()
     imagenet_categories()  # written once here, so workers only read it
     peak = matmul_peak(spec.thread_count) if (spec.name in GRIDS if matmul is None else matmul) else {}

@@ -311,6 +311,21 @@ def test_report_round_trip_and_format(tmp_path):
     assert "median_ms" in text and "resnet18" in text
 
 
+def test_run_grid_reuses_a_complete_report_untouched(tmp_path):
+    spec = GridSpec(models=("resnet18",), sizes=(32,), batches=(1,), engines=("torch", "ort"),
+                    name="custom")
+    records = [r for r in synthetic_records()
+               if (r["model"], r["batch"], r["size"]) == ("resnet18", 1, 32)
+               and r["engine"] in ("torch", "ort")]
+    earlier = GridResult(records, machine_info(), bench.grid_settings(spec), wall_s=123.0)
+    paths = bench.write_report(earlier, tmp_path)
+    before = paths["json"].read_text()
+    again = bench.run_grid(spec, tmp_path, progress=False, reuse=True)  # measures nothing
+    assert again.wall_s == 123.0 and again.reused == 2
+    assert [r["engine"] for r in again.records] == ["torch", "ort"]
+    assert paths["json"].read_text() == before, "the earlier report stays as it was"
+
+
 # --------------------------------------------------------------------------- sysinfo
 
 
