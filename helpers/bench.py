@@ -16,7 +16,6 @@ depend on the values of the weights.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.paths import REPO_ROOT, artifacts_dir, relative
+from helpers.paths import REFERENCE_DIR, REPO_ROOT, artifacts_dir, relative
 from helpers.sysinfo import current_rss_mb, machine_info, peak_rss_mb, physical_cores
 
 MODELS = ("resnet18", "mobilenet_v3_small")
@@ -55,42 +54,11 @@ JSON_FIELDS = ("engine", "model", "batch", "size", "threads", "median_ms", "p10_
                "runs", "status")
 
 # The reference tutorial's published figures (seconds per run; i5-10400F, RTX 3070, WSL),
-# one row per shape. Their timed loop included I/O and preprocessing (see the module doc).
-REFERENCE_CSV = """\
-model,batch,size,torch,torch-cuda,ort,ort-dynamic,ort-sim,ort-dynamic-sim
-resnet18,1,32,0.0688,0.0787,0.0577,0.0592,0.0597,0.0585
-resnet18,1,64,0.07,0.0723,0.0605,0.0588,0.0593,0.0621
-resnet18,1,128,0.0762,0.076,0.0705,0.0699,0.0686,0.0694
-resnet18,1,256,0.0949,0.0813,0.0784,0.0797,0.0811,0.0789
-resnet18,1,512,0.1686,0.0996,0.1249,0.1251,0.1241,0.1256
-resnet18,1,640,0.2242,0.0863,0.1569,0.1572,0.1525,0.1579
-resnet18,1,768,0.2933,0.0956,0.1986,0.1985,0.1946,0.2038
-resnet18,1,1024,0.4871,0.1047,0.2954,0.3094,0.2957,0.3045
-resnet18,16,32,0.257,0.2473,0.254,0.2558,0.2545,0.2498
-resnet18,16,64,0.2824,0.2553,0.2811,0.2696,0.2745,0.2655
-resnet18,16,128,0.3817,0.3518,0.3595,0.3143,0.3181,0.3544
-resnet18,16,256,0.7169,0.3469,0.7315,0.6767,0.7112,0.6122
-resnet18,16,512,1.6609,0.427,1.3042,1.1813,1.2586,1.1949
-resnet18,16,640,2.3923,0.5292,1.634,1.6659,1.6429,1.6693
-resnet18,16,768,3.9278,1.7851,2.2843,2.3325,2.283,2.3303
-resnet18,16,1024,6.7532,3.6507,3.9132,3.9668,3.9742,3.9104
-mobilenet_v3_small,1,32,0.0636,0.0731,0.0575,0.0619,,
-mobilenet_v3_small,1,64,0.0643,0.0701,0.0585,0.0591,,
-mobilenet_v3_small,1,128,0.0629,0.07,0.0611,0.0597,,
-mobilenet_v3_small,1,256,0.069,0.0731,0.0627,0.0622,,
-mobilenet_v3_small,1,512,0.0841,0.0765,0.0714,0.0703,,
-mobilenet_v3_small,1,640,0.0975,0.0823,0.0776,0.0785,,
-mobilenet_v3_small,1,768,0.1138,0.0851,0.0867,0.0861,,
-mobilenet_v3_small,1,1024,0.163,0.0958,0.1103,0.1126,,
-mobilenet_v3_small,16,32,0.2538,0.2446,0.241,0.2295,,
-mobilenet_v3_small,16,64,0.2576,0.2481,0.2443,0.2421,,
-mobilenet_v3_small,16,128,0.2804,0.2727,0.2618,0.2576,,
-mobilenet_v3_small,16,256,0.3502,0.3043,0.3097,0.3131,,
-mobilenet_v3_small,16,512,0.7655,0.397,0.5556,0.5873,,
-mobilenet_v3_small,16,640,0.8988,0.4877,0.7191,0.713,,
-mobilenet_v3_small,16,768,1.5091,0.5754,0.9293,0.9285,,
-mobilenet_v3_small,16,1024,3.353,1.1316,1.4768,1.4945,,
-"""
+# shipped in data/reference/. Their timed loop included I/O and preprocessing (see the module doc).
+REFERENCE_SPEED_CSV = REFERENCE_DIR / "speed_table.csv"
+REFERENCE_VARIANTS = {"pytorch_cpu": "torch", "pytorch_gpu": "torch-cuda", "onnx_fixed": "ort",
+                      "onnx_dynamic": "ort-dynamic", "onnx_fixed_sim": "ort-sim",
+                      "onnx_dynamic_sim": "ort-dynamic-sim"}
 
 
 class BenchError(ValueError):
@@ -936,15 +904,23 @@ def findings_frame(items: Sequence[Finding]):
                           "measured here": f.measured, "shapes": f.shapes} for f in items])
 
 
-def reference_table():
+def reference_table(path: Path = REFERENCE_SPEED_CSV):
     """The reference tutorial's published figures, long format, in milliseconds."""
     import pandas as pd
 
-    wide = pd.read_csv(io.StringIO(REFERENCE_CSV))
-    long = wide.melt(id_vars=["model", "batch", "size"], var_name="engine", value_name="seconds")
-    long = long.dropna(subset=["seconds"])
-    long["median_ms"] = long.pop("seconds") * 1000
-    return long.reset_index(drop=True)
+    if not Path(path).is_file():
+        raise BenchError(f"reference figures not found: {relative(path)} (shipped with the course)")
+    raw = pd.read_csv(path)
+    if not (raw["height"] == raw["width"]).all():
+        raise BenchError(f"{relative(path)}: expected square sizes (height == width)")
+    unknown = set(raw["variant"]) - set(REFERENCE_VARIANTS)
+    if unknown:
+        raise BenchError(f"{relative(path)}: unknown variants {sorted(unknown)}; "
+                         f"expected {sorted(REFERENCE_VARIANTS)}")
+    long = pd.DataFrame({"model": raw["model"], "batch": raw["batch"], "size": raw["height"],
+                         "engine": raw["variant"].map(REFERENCE_VARIANTS),
+                         "median_ms": raw["seconds_per_run"] * 1000})
+    return long.dropna(subset=["median_ms"]).reset_index(drop=True)
 
 
 def compare_with_reference(frame):

@@ -8,6 +8,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT / "data"
 IMAGES_DIR = DATA_DIR / "images"
 DIGITS_DIR = DATA_DIR / "digits"
+REFERENCE_DIR = DATA_DIR / "reference"  # the reference tutorial's published figures
 ARTIFACTS_DIR = REPO_ROOT / "artifacts"
 MODELS_DIR = ARTIFACTS_DIR / "models"
 REPORTS_DIR = REPO_ROOT / "reports"

@@ -170,6 +170,16 @@ def test_full_grid_covers_the_reference_experiment():
     assert len(quick.cells()) < len(full.cells()) / 8
 
 
+def test_reference_table_bad_files_say_what_was_expected(tmp_path):
+    with pytest.raises(bench.BenchError, match="reference figures not found"):
+        bench.reference_table(tmp_path / "missing.csv")
+    odd = tmp_path / "odd.csv"
+    odd.write_text("model,batch,height,width,variant,seconds_per_run\n"
+                   "resnet18,1,32,32,tensorrt,0.01\n")
+    with pytest.raises(bench.BenchError, match="unknown variants.*tensorrt"):
+        bench.reference_table(odd)
+
+
 def test_reference_table_shape():
     table = bench.reference_table()
     assert len(table) == 160  # resnet18: 6 variants, mobilenet: 4 (no onnxsim), 16 shapes each
