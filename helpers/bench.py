@@ -875,11 +875,14 @@ def findings(frame, tolerance: float = 0.10) -> list[Finding]:
         pair = memory[["torch", "ort"]].dropna()
         ratio = pair["torch"] / pair["ort"]
         less = int((ratio > 1).sum())
+        higher = [f"{m} b{b} {s} px" for (m, b, s), r in ratio.items() if r <= 1]
+        exceptions = (f"; ORT peaked as high or higher at {', '.join(higher[:3])}"
+                      + (f" and {len(higher) - 3} more" if len(higher) > 3 else "")) if higher else ""
         result.append(Finding(
             "ORT needs much less memory than PyTorch on CPU", less == len(pair),
             f"ORT's process peaked lower at {less}/{len(pair)} shapes; PyTorch / ORT peak "
-            f"memory median {ratio.median():.2f}× (range {ratio.min():.2f}–{ratio.max():.2f}×)",
-            len(pair)))
+            f"memory median {ratio.median():.2f}× (range {ratio.min():.2f}–{ratio.max():.2f}×)"
+            f"{exceptions}", len(pair)))
     cuda = _ok(frame)
     if "torch-cuda" in set(cuda["engine"]) and "torch" in table.columns:
         pair = table[["torch", "torch-cuda"]].dropna()
