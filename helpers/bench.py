@@ -847,15 +847,19 @@ def findings(frame, tolerance: float = 0.10) -> list[Finding]:
     table = latency_table(frame)
     result: list[Finding] = []
     if {"torch", "ort"} <= set(table.columns):
-        ratio, _, clearly = _pair_stats(frame, "ort", "torch")
+        ratio, overlap, clearly = _pair_stats(frame, "ort", "torch")
         speedup = 1 / ratio
         faster = int((speedup > 1).sum())
+        shapes = latency_table(frame)[["ort", "torch"]].dropna().index
+        slower = [f"{m} b{b} {s} px ({'inside the p10–p90 spread' if o else 'clearly slower'})"
+                  for (m, b, s), x, o in zip(shapes, speedup, overlap, strict=True) if x <= 1]
         result.append(Finding(
             "ORT is faster than PyTorch on CPU at every size", faster == len(speedup),
             f"ORT faster than PyTorch at {faster}/{len(speedup)} shapes (clearly, with no "
             f"overlap of the p10–p90 ranges, at {int(clearly.sum())}); median speedup "
-            f"{np.median(speedup):.2f}× (range {speedup.min():.2f}–{speedup.max():.2f}×)",
-            len(speedup)))
+            f"{np.median(speedup):.2f}× (range {speedup.min():.2f}–{speedup.max():.2f}×)"
+            + (f"; not faster at {', '.join(slower[:3])}" if slower else "")
+            + (f" and {len(slower) - 3} more" if len(slower) > 3 else ""), len(speedup)))
     if {"ort", "ort-dynamic"} <= set(table.columns):
         ratio, overlap, _ = _pair_stats(frame, "ort-dynamic", "ort")
         holds, text = _same_speed(ratio, overlap, tolerance)
