@@ -1,9 +1,10 @@
 """Shared helpers for the course: deploying PyTorch image classifiers with ONNX Runtime.
 
 One module per concern: ``paths``, ``data`` (offline sample photos and digits),
-``images`` (loading and ImageNet preprocessing), ``labels``, ``models``, ``digits``
-(the course model), ``export``, ``inspect`` (checking and summaries), ``runtime``
-(ORT sessions and parity), ``plots``, ``exercises`` and the ``classify`` command.
+``images`` (loading and ImageNet preprocessing), ``labels``, ``models``, ``course_model``
+(the digits resnet18), ``export``, ``checks`` (checking and summaries), ``runtime``
+(ORT sessions and parity), ``bench`` and ``sysinfo`` (benchmarking), ``superres``,
+``plots``, ``exercises`` and the ``classify`` command.
 """
 
 from __future__ import annotations
@@ -16,6 +17,19 @@ __version__ = "0.1.0"
 def quick_mode() -> bool:
     """True when ``COURSE_QUICK=1``: loops, grids and epochs shrink; code paths stay the same."""
     return os.environ.get("COURSE_QUICK") == "1"
+
+
+def progress_bar(*args, **kwargs):
+    """A tqdm progress bar: a widget in Jupyter, text in a terminal.
+
+    ``COURSE_TEXT_PROGRESS=1`` (set by ``make course`` and the tests) asks for the text bar
+    everywhere, so executed notebooks keep the bar's final state as plain text.
+    """
+    if os.environ.get("COURSE_TEXT_PROGRESS") == "1":
+        from tqdm import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(*args, **kwargs)
 
 
 def versions_line() -> str:

@@ -708,8 +708,7 @@ def run_grid(spec: GridSpec, report_dir: str | Path | None = None, *, progress: 
     record, wall time and report untouched). Writes the report to ``report_dir`` when given. ``matmul`` (default: for the named
     grids) also measures this machine's matrix-multiply peak, recorded with the machine.
     """
-    from tqdm.auto import tqdm
-
+    from helpers import progress_bar
     from helpers.data import gather_sample_images
     from helpers.labels import imagenet_categories
 
@@ -736,7 +735,7 @@ def run_grid(spec: GridSpec, report_dir: str | Path | None = None, *, progress: 
     store = ModelStore(spec.exporter)
     cells = spec.cells()
     records, reused = [], 0
-    bar = tqdm(cells, desc=f"bench {spec.name}", unit="cell", disable=not progress)
+    bar = progress_bar(cells, desc=f"bench {spec.name}", unit="cell", disable=not progress)
     for cell in bar:
         bar.set_postfix_str(f"{cell.model} b{cell.batch} {cell.size}px {cell.engine}")
         if cell.key in previous:

@@ -74,7 +74,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 def train_digits_model(config: TrainConfig, splits: DigitsSplits | None = None,
                        progress: bool = True) -> tuple[nn.Module, float]:
     """Train from scratch with AdamW and a one-cycle schedule; return (model, seconds)."""
-    from tqdm.auto import tqdm
+    from helpers import progress_bar
 
     splits = splits or load_digits_splits()
     torch.manual_seed(config.seed)
@@ -88,7 +88,7 @@ def train_digits_model(config: TrainConfig, splits: DigitsSplits | None = None,
     loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
-    bar = tqdm(total=config.epochs * steps_per_epoch, desc="training digits resnet18",
+    bar = progress_bar(total=config.epochs * steps_per_epoch, desc="training digits resnet18",
                disable=not progress, leave=False)
     model.train()
     for _ in range(config.epochs):

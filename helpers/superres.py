@@ -254,7 +254,7 @@ def build_model(init: str = "nearest", seed: int = 0) -> SuperResolutionNet:
 def train_superres(train_images: Sequence[np.ndarray], config: SRTrainConfig,
                    progress: bool = True) -> TrainedSR:
     """Train on random crops of 2-D luminance images: Adam, one-cycle learning rate, MSE."""
-    from tqdm.auto import tqdm
+    from helpers import progress_bar
 
     if config.crop % UPSCALE:
         raise ValueError(f"crop must be a multiple of {UPSCALE}, got {config.crop}")
@@ -268,7 +268,7 @@ def train_superres(train_images: Sequence[np.ndarray], config: SRTrainConfig,
     losses: list[float] = []
     model.train()
     start = time.perf_counter()
-    for _ in tqdm(range(config.steps), desc="training SuperResolutionNet", disable=not progress,
+    for _ in progress_bar(range(config.steps), desc="training SuperResolutionNet", disable=not progress,
                   leave=False, mininterval=2.0):
         x, y = training_pairs(random_crops(train_images, config.batch_size, config.crop, rng))
         loss = nn.functional.mse_loss(model(x), y)

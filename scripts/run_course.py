@@ -56,6 +56,7 @@ def main() -> int:
     if args.quick:
         os.environ["COURSE_QUICK"] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("COURSE_TEXT_PROGRESS", "1")  # executed notebooks keep text bars
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     if args.only:
         paths = [p for p in paths if p.name[:2] in args.only]

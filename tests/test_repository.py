@@ -36,6 +36,16 @@ def test_notebook_shape(path):
     assert "assert " in text
 
 
+def test_every_requirement_is_pinned_and_conda_says_the_same():
+    lines = [line.strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    unpinned = [line for line in lines if "==" not in line]
+    assert not unpinned, f"pin these in requirements.txt: {unpinned}"
+    env = (REPO_ROOT / "environment.yml").read_text()
+    conda_pins = {line.strip()[2:] for line in env.splitlines() if "==" in line}
+    assert conda_pins == set(lines), f"differ: {conda_pins ^ set(lines)}"
+
+
 def test_requirements_pin_torch():
     lines = (REPO_ROOT / "requirements.txt").read_text().splitlines()
     assert "torch==2.14.1" in lines and "torchvision==0.29.1" in lines

@@ -49,3 +49,14 @@ def test_plots_draw_what_they_are_given():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "c", "b"]
     ax = plot_op_counts({"Conv": 3, "Relu": 2})
     assert [round(p.get_height()) for p in ax.patches] == [3, 2]
+
+
+def test_progress_bar_is_text_when_asked(monkeypatch):
+    import tqdm
+
+    monkeypatch.setenv("COURSE_TEXT_PROGRESS", "1")
+    bar = helpers.progress_bar(range(3), disable=True)
+    assert type(bar) is tqdm.std.tqdm and list(bar) == [0, 1, 2]
+    monkeypatch.delenv("COURSE_TEXT_PROGRESS")
+    auto = helpers.progress_bar(range(3), disable=True)  # not in a kernel: the text bar too
+    assert isinstance(auto, tqdm.std.tqdm) and list(auto) == [0, 1, 2]
