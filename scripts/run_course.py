@@ -15,6 +15,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,12 @@ def run_notebook(path: Path, timeout: int) -> tuple[bool, float, str]:
     seconds = time.perf_counter() - start
     (BUILD / "notebooks").mkdir(parents=True, exist_ok=True)
     (BUILD / "html").mkdir(parents=True, exist_ok=True)
+    # progress bars print many \r-separated updates: keep each bar's final state only
+    notebook, _ = CoalesceStreamsPreprocessor().preprocess(notebook, {})
+    for cell in notebook.cells:  # a bar closed with leave=False leaves only blanks behind
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs
+                            if o.output_type != "stream" or o.text.strip()]
     nbformat.write(notebook, BUILD / "notebooks" / path.name)
     html, _ = HTMLExporter().from_notebook_node(notebook)
     (BUILD / "html" / f"{path.stem}.html").write_text(html, encoding="utf-8")
