@@ -824,14 +824,20 @@ def _same_speed(ratios, overlaps, tolerance: float) -> tuple[bool, str]:
 
 
 def _pair_stats(frame, a: str, b: str):
-    """Median ratio a/b per shape and whether their p10–p90 ranges overlap."""
+    """Median ratio a/b per shape (a Series indexed by shape) and whether their p10–p90 ranges overlap."""
     med = latency_table(frame)
     low, high = latency_table(frame, "p10_ms"), latency_table(frame, "p90_ms")
     both = med[[a, b]].dropna().index
-    ratio = (med.loc[both, a] / med.loc[both, b]).to_numpy()
+    ratio = med.loc[both, a] / med.loc[both, b]
     overlap = _overlap(low.loc[both, a], high.loc[both, a], low.loc[both, b], high.loc[both, b])
     clearly_a_faster = (high.loc[both, a] < low.loc[both, b]).to_numpy()
     return ratio, overlap, clearly_a_faster
+
+
+def _shape_list(shapes: Sequence[str], most: int = 3) -> str:
+    """'a, b, c and 2 more': the first few shapes of a list, for a finding's text."""
+    more = f" and {len(shapes) - most} more" if len(shapes) > most else ""
+    return ", ".join(shapes[:most]) + more
 
 
 def findings(frame, tolerance: float = 0.10) -> list[Finding]:
@@ -849,16 +855,15 @@ def findings(frame, tolerance: float = 0.10) -> list[Finding]:
         ratio, overlap, clearly = _pair_stats(frame, "ort", "torch")
         speedup = 1 / ratio
         faster = int((speedup > 1).sum())
-        shapes = latency_table(frame)[["ort", "torch"]].dropna().index
         slower = [f"{m} b{b} {s} px ({'inside the p10–p90 spread' if o else 'clearly slower'})"
-                  for (m, b, s), x, o in zip(shapes, speedup, overlap, strict=True) if x <= 1]
+                  for (m, b, s), x, o in zip(speedup.index, speedup, overlap, strict=True)
+                  if x <= 1]
         result.append(Finding(
             "ORT is faster than PyTorch on CPU at every size", faster == len(speedup),
             f"ORT faster than PyTorch at {faster}/{len(speedup)} shapes (clearly, with no "
             f"overlap of the p10–p90 ranges, at {int(clearly.sum())}); median speedup "
             f"{np.median(speedup):.2f}× (range {speedup.min():.2f}–{speedup.max():.2f}×)"
-            + (f"; not faster at {', '.join(slower[:3])}" if slower else "")
-            + (f" and {len(slower) - 3} more" if len(slower) > 3 else ""), len(speedup)))
+            + (f"; not faster at {_shape_list(slower)}" if slower else ""), len(speedup)))
     if {"ort", "ort-dynamic"} <= set(table.columns):
         ratio, overlap, _ = _pair_stats(frame, "ort-dynamic", "ort")
         holds, text = _same_speed(ratio, overlap, tolerance)
@@ -879,8 +884,7 @@ def findings(frame, tolerance: float = 0.10) -> list[Finding]:
         ratio = pair["torch"] / pair["ort"]
         less = int((ratio > 1).sum())
         higher = [f"{m} b{b} {s} px" for (m, b, s), r in ratio.items() if r <= 1]
-        exceptions = (f"; ORT peaked as high or higher at {', '.join(higher[:3])}"
-                      + (f" and {len(higher) - 3} more" if len(higher) > 3 else "")) if higher else ""
+        exceptions = f"; ORT peaked as high or higher at {_shape_list(higher)}" if higher else ""
         result.append(Finding(
             "ORT needs much less memory than PyTorch on CPU", less == len(pair),
             f"ORT's process peaked lower at {less}/{len(pair)} shapes; PyTorch / ORT peak "

@@ -89,7 +89,7 @@ def train_digits_model(config: TrainConfig, splits: DigitsSplits | None = None,
     generator = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
     bar = progress_bar(total=config.epochs * steps_per_epoch, desc="training digits resnet18",
-               disable=not progress, leave=False)
+                       disable=not progress, leave=False)
     model.train()
     for _ in range(config.epochs):
         order = torch.randperm(len(x), generator=generator)

@@ -268,8 +268,8 @@ def train_superres(train_images: Sequence[np.ndarray], config: SRTrainConfig,
     losses: list[float] = []
     model.train()
     start = time.perf_counter()
-    for _ in progress_bar(range(config.steps), desc="training SuperResolutionNet", disable=not progress,
-                  leave=False, mininterval=2.0):
+    for _ in progress_bar(range(config.steps), desc="training SuperResolutionNet",
+                          disable=not progress, leave=False, mininterval=2.0):
         x, y = training_pairs(random_crops(train_images, config.batch_size, config.crop, rng))
         loss = nn.functional.mse_loss(model(x), y)
         optimizer.zero_grad()
