@@ -5,23 +5,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+NOT_ANSWERED = ("No answer yet: set `answer` above and run this cell again. "
+                "(The reference solution ran and passed its own check; its value stays hidden.)")
+
+
+class WrongAnswer(AssertionError):
+    """A learner's answer that does not match; the message never contains the expected value."""
+
 
 def check_exercise(answer: Any, solution: Callable[[], Any],
-                   is_correct: Callable[[Any, Any], bool] | None = None) -> Any:
-    """Compare ``answer`` with ``solution()``; ``None`` means "not attempted yet".
+                   is_correct: Callable[[Any, Any], bool] | None = None) -> None:
+    """Check ``answer`` against ``solution()`` without ever showing the expected value.
 
-    When the learner has not answered, the reference solution is run and checked instead,
-    so the notebook still runs top to bottom and the solution itself stays tested.
-    Returns the accepted value.
+    ``None`` means "not attempted yet": the reference solution still runs (silently), so the
+    notebook runs top to bottom and the solution itself stays tested, and the cell says only
+    that the answer is missing. A wrong answer raises :class:`WrongAnswer` naming the
+    learner's own value, never the expected one. Returns nothing, so a notebook cell that
+    ends with this call shows no value either.
     """
     expected = solution()
     compare = is_correct or (lambda got, want: got == want)
     if answer is None:
-        print("No answer yet: showing the reference solution's result instead.")
-        print(f"  solution → {expected!r}")
-        assert compare(expected, expected), "the reference solution does not pass its own check"
-        return expected
+        if not compare(expected, expected):
+            raise AssertionError("the reference solution does not pass its own check")
+        print(NOT_ANSWERED)
+        return
     if not compare(answer, expected):
-        raise AssertionError(f"Not quite: your answer is {answer!r}. Have another look at the hint.")
-    print(f"Correct: {answer!r}")
-    return answer
+        raise WrongAnswer(f"Not quite: your answer is {answer!r}. Have another look at the hint.")
+    print("Correct.")

@@ -17,12 +17,39 @@ from helpers.plots import plot_op_counts, plot_top_k, show_images  # noqa: E402
 
 
 def test_check_exercise_paths(capsys):
-    assert check_exercise(None, lambda: 42) == 42
+    assert check_exercise(None, lambda: 42) is None
     assert "No answer yet" in capsys.readouterr().out
-    assert check_exercise(42, lambda: 42) == 42
+    check_exercise(42, lambda: 42)
+    assert "Correct" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="Not quite: your answer is 41"):
         check_exercise(41, lambda: 42)
-    assert check_exercise(0.1001, lambda: 0.1, lambda a, b: abs(a - b) < 1e-3) == 0.1001
+    check_exercise(0.1001, lambda: 0.1, lambda a, b: abs(a - b) < 1e-3)
+    with pytest.raises(AssertionError, match="reference solution does not pass"):
+        check_exercise(None, lambda: float("nan"))  # nan != nan: a broken solution is caught
+
+
+SECRET = "7319.25 secret-op-Gemm"
+
+
+@pytest.mark.parametrize("answer", [None, "wrong", 7319, ["Gemm"]])
+def test_check_exercise_never_reveals_the_solution(capsys, answer):
+    """Not answered or answered wrongly: neither stdout, stderr nor the error names the value."""
+    shown = ""
+    try:
+        check_exercise(answer, lambda: SECRET)
+    except AssertionError as error:
+        shown += str(error) + repr(error)
+    captured = capsys.readouterr()
+    shown += captured.out + captured.err
+    assert shown, "the learner must be told something"
+    for fragment in (SECRET, "7319.25", "secret-op"):
+        assert fragment not in shown
+
+
+def test_check_exercise_runs_the_solution_even_without_an_answer():
+    calls = []
+    check_exercise(None, lambda: calls.append(1) or 5)
+    assert calls == [1]
 
 
 def test_paths_are_relative_and_inside_repo():
