@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import time
 import warnings
@@ -13,7 +14,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-DEFAULT_LEGACY_OPSET = 17
 EXPORTERS = ("dynamo", "torchscript")
 
 
@@ -61,7 +61,9 @@ def export_onnx(
     ``dynamic_dims`` names the input axes that may vary, e.g. ``{0: "batch", 2: "height",
     3: "width"}``. The dynamo exporter gets them as ``dynamic_shapes`` (with ``dim_bounds``
     as min/max); the legacy exporter as ``dynamic_axes`` (batch also on the output).
-    Weights are stored inside the one file (no ``.onnx.data`` beside it). ``metadata`` is
+    ``opset=None`` leaves the opset to ``torch.onnx.export`` (20 for both exporters in torch
+    2.14; the tests check that). Weights are stored inside the one file (no ``.onnx.data``
+    beside it). ``metadata`` is
     written into the file's ``metadata_props`` (e.g. ``{"weights": "random"}``).
     Extra ``kwargs`` go to ``torch.onnx.export`` unchanged.
     """
@@ -91,7 +93,7 @@ def export_onnx(
                     dynamic_axes[output_name] = {0: dynamic_dims[0]}
             torch.onnx.export(
                 model, (example_input,), str(path), dynamo=False,
-                opset_version=opset or DEFAULT_LEGACY_OPSET,
+                opset_version=opset,
                 input_names=[input_name], output_names=[output_name],
                 dynamic_axes=dynamic_axes, **kwargs,
             )
@@ -108,10 +110,58 @@ def export_onnx(
                         path.stat().st_size)
 
 
+EXPORT_KEY = "course.export_key"  # metadata_props entry: what the file was made from
+
+
+def export_key(model: nn.Module, example_input: torch.Tensor, **kwargs) -> str:
+    """A short hash of everything an export depends on: torch version, the model's code,
+    mode and weights, the example's shape and dtype, and the export arguments."""
+    digest = hashlib.sha256()
+    digest.update(f"{torch.__version__}|{type(model).__qualname__}|{model!r}".encode())
+    digest.update(str([m.training for m in model.modules()]).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(f"{tuple(example_input.shape)}|{example_input.dtype}".encode())
+    digest.update(repr(sorted((k, repr(v)) for k, v in kwargs.items())).encode())
+    return digest.hexdigest()[:16]
+
+
+def stored_export_key(path: str | Path) -> str | None:
+    """The key an earlier :func:`export_if_missing` wrote into ``path``, if any."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - an unreadable file simply gets exported again
+        return None
+    return next((p.value for p in proto.metadata_props if p.key == EXPORT_KEY), None)
+
+
 def export_if_missing(model: nn.Module, example_input: torch.Tensor, path: str | Path,
-                      **kwargs) -> Path:
-    """Export only when ``path`` does not exist yet (notebooks stay standalone and fast)."""
+                      *, announce: bool = True, **kwargs) -> Path:
+    """Export ``model`` to ``path`` unless that file was made from the same model and arguments.
+
+    The file carries a key (:func:`export_key`) in its metadata; when the model, its weights
+    or mode, the example's shape or any export argument change, the key changes and the file
+    is exported again. ``announce`` prints one line saying which happened ("reused" or
+    "exported"), so a re-run never silently keeps an old file.
+    """
+    from helpers.paths import relative
+
     path = Path(path)
-    if not path.exists():
-        export_onnx(model, example_input, path, **kwargs)
+    key = export_key(model, example_input, **kwargs)
+    if path.exists():
+        old = stored_export_key(path)
+        if old == key:
+            if announce:
+                print(f"reused {relative(path)} (same model, weights and export arguments)")
+            return path
+        reason = "made with other arguments or weights" if old else "has no export key"
+    else:
+        reason = "not there yet"
+    metadata = {**(kwargs.pop("metadata", None) or {}), EXPORT_KEY: key}
+    export_onnx(model, example_input, path, metadata=metadata, **kwargs)
+    if announce:
+        print(f"exported {relative(path)} ({reason})")
     return path

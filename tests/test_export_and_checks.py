@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import onnx
 import pytest
 import torch
@@ -14,7 +16,7 @@ from helpers.checks import (
     op_counts_frame,
     summarize,
 )
-from helpers.export import export_if_missing, export_onnx
+from helpers.export import export_if_missing, export_key, export_onnx, stored_export_key
 
 
 @pytest.mark.parametrize("dynamo", [True, False])
@@ -51,12 +53,46 @@ def test_export_rejects_non_image_example(tmp_path, tiny_model):
         export_onnx(tiny_model, torch.randn(3, 64, 64), tmp_path / "m.onnx")
 
 
-def test_export_if_missing_does_not_overwrite(tmp_path, tiny_model):
+def test_export_if_missing_reuses_only_the_same_export(tmp_path, tiny_model, capsys):
+    tiny_model = copy.deepcopy(tiny_model)  # the fixture is shared; this test edits weights
     path = tmp_path / "m.onnx"
-    export_if_missing(tiny_model, torch.randn(1, 3, 32, 32), path, dynamo=False)
+    example = torch.randn(1, 3, 32, 32)
+    export_if_missing(tiny_model, example, path, dynamo=False)
+    assert "exported m.onnx (not there yet)" in capsys.readouterr().out
     before = path.stat().st_mtime_ns
     export_if_missing(tiny_model, torch.randn(1, 3, 32, 32), path, dynamo=False)
+    assert "reused m.onnx" in capsys.readouterr().out  # said out loud, file untouched
     assert path.stat().st_mtime_ns == before
+    # other export arguments: a new file, and the reason is printed
+    export_if_missing(tiny_model, example, path, dynamo=False, opset=13)
+    assert "other arguments" in capsys.readouterr().out
+    assert summarize(path).opset == 13
+    # other weights (same arguments): exported again too
+    with torch.no_grad():
+        next(tiny_model.parameters()).add_(1.0)
+    export_if_missing(tiny_model, example, path, dynamo=False, opset=13)
+    assert "other arguments or weights" in capsys.readouterr().out
+    # a file without a key (made elsewhere) is replaced, never trusted
+    export_onnx(tiny_model, example, path, dynamo=False)
+    export_if_missing(tiny_model, example, path, dynamo=False, announce=False)
+    assert capsys.readouterr().out == ""
+    assert stored_export_key(path) == export_key(tiny_model, example, dynamo=False)
+
+
+def test_export_key_covers_mode_shape_and_arguments(tiny_model):
+    example = torch.randn(1, 3, 32, 32)
+    base = export_key(tiny_model, example, dynamo=True)
+    assert base == export_key(tiny_model, torch.randn(1, 3, 32, 32), dynamo=True)  # values don't matter
+    assert base != export_key(tiny_model, torch.randn(2, 3, 32, 32), dynamo=True)
+    assert base != export_key(tiny_model, example, dynamo=False)
+    assert base != export_key(copy.deepcopy(tiny_model).train(), example, dynamo=True)
+
+
+@pytest.mark.parametrize("dynamo", [True, False])
+def test_both_exporters_default_to_opset_20(tmp_path, tiny_model, dynamo):
+    """No hidden course default: opset=None is torch.onnx.export's own default (20 in torch 2.14)."""
+    result = export_onnx(tiny_model, torch.randn(1, 3, 32, 32), tmp_path / "m.onnx", dynamo=dynamo)
+    assert result.opset == 20
 
 
 def test_check_model_passes_valid_model(tiny_onnx):
