@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +25,8 @@ def check_exercise(answer: Any, solution: Callable[[], Any],
     learner's own value, never the expected one. Returns nothing, so a notebook cell that
     ends with this call shows no value either.
     """
-    expected = solution()
+    with contextlib.redirect_stdout(io.StringIO()):  # the solution's own prints stay hidden
+        expected = solution()
     compare = is_correct or (lambda got, want: got == want)
     if answer is None:
         if not compare(expected, expected):

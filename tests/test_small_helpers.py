@@ -46,10 +46,16 @@ def test_check_exercise_never_reveals_the_solution(capsys, answer):
         assert fragment not in shown
 
 
-def test_check_exercise_runs_the_solution_even_without_an_answer():
+def test_check_exercise_runs_the_solution_even_without_an_answer(capsys):
     calls = []
-    check_exercise(None, lambda: calls.append(1) or 5)
-    assert calls == [1]
+
+    def chatty_solution():
+        calls.append(1)
+        print(f"the answer is {SECRET}")
+        return SECRET
+
+    check_exercise(None, chatty_solution)
+    assert calls == [1] and SECRET not in capsys.readouterr().out
 
 
 def test_paths_are_relative_and_inside_repo():
