@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course test lab bench lint clean
+.PHONY: setup course test lab bench lint clean weights
 
 setup: $(STAMP)
 
@@ -30,6 +30,9 @@ lab: setup
 
 bench: setup
 	$(PY) -m helpers.bench --grid full --report reports/bench
+
+weights: setup
+	$(PY) -m helpers.models
 
 lint: setup
 	$(PY) -m ruff check helpers tests scripts solutions notebooks

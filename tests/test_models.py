@@ -83,3 +83,39 @@ def test_course_model_is_accurate_and_cached():
 
 def test_train_config_tag_distinguishes_configs():
     assert course_model.TrainConfig(epochs=2).tag() != course_model.TrainConfig(epochs=4).tag()
+
+
+def test_make_weights_offline_is_one_clear_line_per_model(empty_hub, monkeypatch, capsys):
+    def no_network(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    assert models.main([]) == 0  # offline is not a failure of `make weights`
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(models.SUPPORTED_MODELS)
+    assert all("offline, weights not downloaded (network unreachable)" in line for line in lines)
+
+
+def test_make_weights_refuses_a_bad_hash(empty_hub, monkeypatch, capsys):
+    def corrupt_download(url, dst, hash_prefix=None, progress=True):
+        assert hash_prefix, "the download must be hash checked"
+        raise RuntimeError(f'invalid hash value (expected "{hash_prefix}", got "deadbeef")')
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", corrupt_download)
+    assert models.main(["resnet18"]) == 1
+    assert "failed its hash check" in capsys.readouterr().out
+    assert not models.cached_weights_path("resnet18").exists()
+
+
+def test_cached_file_is_rehashed(empty_hub, tmp_path):
+    import hashlib
+
+    payload = b"not really weights"
+    good = tmp_path / f"model-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+    good.write_bytes(payload)
+    assert models.cached_file_hash_ok(good)
+    bad = models.cached_weights_path("resnet18")
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(payload)  # the name promises another hash
+    ok, line = models.download_weights("resnet18")
+    assert ok is False and "does not match its SHA-256 prefix" in line
