@@ -1,0 +1,74 @@
+"""Benchmarking that resists a noisy machine: the package notebooks 04–06 and 11 use.
+
+Modules, one concern each: ``registry`` (the engines; how to add one), ``engines_core`` (the
+built-in engines), ``store`` (weights, ONNX files and their variants), ``timing`` (run policy,
+rounds, probe kernel, CPU used by others), ``worker`` (worker processes), ``grid`` (the grid,
+measured in interleaved rounds), ``report`` (report files), ``analysis`` (tables, sanity
+checks, findings), ``plots``; the command line in ``__main__``::
+
+    python -m helpers.bench --model resnet18 --batch 1 --size 224 --engines torch,ort --format json
+    python -m helpers.bench --grid full --report reports/bench      # what `make bench` runs
+"""
+
+# ruff: noqa: F401  (this module re-exports the package's public names)
+from __future__ import annotations
+
+from helpers.bench.analysis import (
+    AGREE_TOLERANCE,
+    Finding,
+    check_agreement,
+    compare_with_reference,
+    family_engines,
+    findings,
+    findings_frame,
+    headline,
+    latency_table,
+    memory_table,
+    profile_table,
+    reference_table,
+    results_frame,
+    speedup_table,
+    suspect_cells,
+    trusted,
+)
+from helpers.bench.common import MODELS, REFERENCE_SIZES, BenchError, validate_model
+from helpers.bench.engines_core import OPT_LEVELS
+from helpers.bench.grid import (
+    GRID_ENGINES,
+    GRIDS,
+    Cell,
+    GridSpec,
+    grid_settings,
+    machine_ceiling,
+    measure_cell,
+    run_grid,
+)
+from helpers.bench.plots import conditions, plot_latency, plot_memory, plot_speedup
+from helpers.bench.registry import (
+    ENGINE_LABELS,
+    Engine,
+    Job,
+    engine_label,
+    engine_names,
+    engines,
+    get_engine,
+    parse_engines,
+    register_engine,
+)
+from helpers.bench.report import GridResult, busy_summary, format_table, load_report, write_report
+from helpers.bench.store import ModelStore, model_gflop, register_variant
+from helpers.bench.timing import (
+    FULL_POLICY,
+    QUICK_POLICY,
+    CpuWatch,
+    RunPolicy,
+    combine_rounds,
+    probe_kernel_ms,
+    summarize_times,
+    time_runs,
+)
+from helpers.bench.worker import measure, parse_worker_output
+
+MODEL_ENGINES = GRID_ENGINES  # the speed comparison's engines (compatibility name)
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations",)]

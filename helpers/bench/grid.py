@@ -1,0 +1,318 @@
+"""The grid: models x batches x sizes x engines, measured in rounds interleaved across engines
+and shapes, with the machine watched for other programs, suspect cells measured again.
+
+For each (model, batch), one worker process per engine stays alive. Each round visits every
+cell of that group once, in a fresh random order (the first round by increasing size), so a
+slow stretch of a shared machine touches every engine alike. Between rounds a fixed probe
+kernel is timed and the CPU time other programs used is read: a round where either says the
+machine was busy is marked. A cell's figure is the median of its round medians. Cells that
+fail the sanity checks (:func:`helpers.bench.analysis.suspect_cells`) get more rounds; cells
+still suspect are kept, flagged, and left out of the findings.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from helpers.bench.analysis import suspect_cells
+from helpers.bench.common import (
+    EXPORTERS,
+    MAX_BATCH,
+    MAX_SIZE,
+    MIN_SIZE,
+    MODELS,
+    REFERENCE_SIZES,
+    BenchError,
+    choices_error,
+    positive_ints,
+    validate_model,
+)
+from helpers.bench.registry import get_engine, parse_engines
+from helpers.bench.report import GridResult, load_report, write_report
+from helpers.bench.store import ModelStore, model_gflop
+from helpers.bench.timing import (
+    FULL_POLICY,
+    QUICK_POLICY,
+    CpuWatch,
+    RunPolicy,
+    combine_rounds,
+    probe_kernel_ms,
+    round_is_busy,
+)
+from helpers.bench.worker import WorkerProcess, base_record, measure
+from helpers.paths import relative
+from helpers.sysinfo import machine_info, physical_cores
+
+GRID_ENGINES = ("torch", "torch-cuda", "ort", "ort-dynamic", "ort-sim", "ort-dynamic-sim")
+EXTRA_ROUNDS = 2  # rounds added to a suspect cell
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measurement: a model, a batch size, a square input size and an engine."""
+
+    model: str
+    batch: int
+    size: int
+    engine: str
+
+    @property
+    def key(self) -> tuple[str, int, int, str]:
+        return (self.model, self.batch, self.size, self.engine)
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """Models x batches x sizes x engines, with the run policy, threads and exporter."""
+
+    models: tuple[str, ...]
+    sizes: tuple[int, ...]
+    batches: tuple[int, ...]
+    engines: tuple[str, ...]
+    policy: RunPolicy = field(default_factory=RunPolicy)
+    threads: int | None = None  # None: one per physical core
+    exporter: str = "legacy"
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        for model in self.models:
+            validate_model(model)
+        object.__setattr__(self, "engines", tuple(parse_engines(self.engines)))
+        positive_ints(self.sizes, "sizes", MIN_SIZE, MAX_SIZE)
+        positive_ints(self.batches, "batch sizes", 1, MAX_BATCH)
+        if self.exporter not in EXPORTERS:
+            raise choices_error("exporter", self.exporter, EXPORTERS)
+        if self.threads is not None and self.threads < 1:
+            raise BenchError(f"threads must be at least 1, got {self.threads}")
+
+    @property
+    def thread_count(self) -> int:
+        return self.threads or physical_cores()
+
+    def cells(self) -> list[Cell]:
+        """Every cell; ``preprocess`` (no model) is measured once per shape, under the first model."""
+        return [Cell(m, b, s, e) for m in self.models for b in self.batches
+                for s in self.sizes for e in self.engines
+                if e != "preprocess" or m == self.models[0]]
+
+
+GRIDS = {
+    # The reference tutorial's grid, plus 224 (the size the models were trained at).
+    "full": GridSpec(models=MODELS, sizes=tuple(sorted(REFERENCE_SIZES + (224,))),
+                     batches=(1, 16), engines=GRID_ENGINES + ("preprocess",),
+                     policy=FULL_POLICY, name="full"),
+    "quick": GridSpec(models=MODELS, sizes=(64, 224), batches=(1,),
+                      engines=GRID_ENGINES + ("preprocess",), policy=QUICK_POLICY, name="quick"),
+}
+
+
+def grid_settings(spec: GridSpec) -> dict[str, Any]:
+    """What decides the numbers besides the machine (used to decide whether to reuse)."""
+    return {"grid": spec.name, "models": list(spec.models), "sizes": list(spec.sizes),
+            "batches": list(spec.batches), "engines": list(spec.engines),
+            "threads": spec.thread_count, "exporter": spec.exporter, "policy": asdict(spec.policy),
+            "ort_inter_op_threads": 1, "torch_interop_threads": 1, "timer": "time.perf_counter",
+            "torch_mode": "inference_mode, eval()",
+            "method": "rounds interleaved across engines and shapes; median of round medians"}
+
+
+def _fingerprint(machine: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    return {"cpu": machine.get("cpu_model"), "cpus": machine.get("logical_cpus"),
+            "versions": machine.get("versions"),
+            **{k: settings.get(k) for k in ("models", "sizes", "batches", "engines", "threads",
+                                            "exporter", "policy", "method")}}
+
+
+def _spec_for(cell: Cell, store: ModelStore, policy: RunPolicy) -> dict[str, Any]:
+    model = cell.model if get_engine(cell.engine).files else None
+    return {"engine": cell.engine, "model": cell.model, "batch": cell.batch, "size": cell.size,
+            "policy": asdict(policy),
+            "files": store.files_for(cell.engine, model, cell.batch, cell.size)}
+
+
+def measure_cell(cell: Cell, store: ModelStore, policy: RunPolicy, threads: int,
+                 timeout: float | None = None, **options: Any) -> dict[str, Any]:
+    """One cell in a fresh process (its rounds back to back); ``options`` go to the engine."""
+    spec = {**_spec_for(cell, store, policy), "threads": threads, "options": options}
+    record = measure(spec, timeout=timeout)
+    return _annotate(record, cell, store, spec["files"])
+
+
+def _annotate(record: dict[str, Any], cell: Cell, store: ModelStore,
+              files: dict[str, str]) -> dict[str, Any]:
+    engine = get_engine(cell.engine)
+    if engine.files:
+        record["weights"] = store.weights_tag(cell.model)
+    if "onnx" in files:
+        record["exporter"] = store.exporter
+        record["file"] = relative(files["onnx"])
+    if record.get("status") == "ok" and engine.model_engine:
+        record["gflop"] = model_gflop(cell.model, cell.size) * cell.batch
+        record["gflops_per_s"] = record["gflop"] / (record["median_ms"] / 1000)
+    return record
+
+
+def machine_ceiling(threads: int, n: int = 1024, quick: bool = False) -> dict[str, Any]:
+    """The best measured float32 matrix multiply: torch.mm and ORT's MatMul, fresh processes."""
+    policy = RunPolicy(warmup=2, warmup_s=0.3, repeats=10 if quick else 20, min_runs=3,
+                       max_seconds=0.5 if quick else 2.0, rounds=2 if quick else 3)
+    result = {}
+    for engine in ("matmul", "ort-matmul"):
+        record = measure({"engine": engine, "size": n, "threads": threads,
+                          "policy": asdict(policy)})
+        if record.get("status") == "ok":
+            result[f"{engine}_gflops_best"] = round(record["gflops_best"], 1)
+            result[f"{engine}_gflops_median"] = round(record["gflops_median"], 1)
+    return result
+
+
+class _Round:
+    """Watches one round: probe kernel before, CPU used by others and load average after."""
+
+    def __init__(self, watch: CpuWatch, probe0: float) -> None:
+        self.watch, self.probe0 = watch, probe0
+        self.probe_ratio = probe_kernel_ms() / probe0
+        watch.reset()
+
+    def close(self) -> dict[str, Any]:
+        others = self.watch.others_share()
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        return {"others_cpu_share": round(others, 3), "probe_ratio": round(self.probe_ratio, 3),
+                "load_1min": load, "busy": round_is_busy(others, self.probe_ratio)}
+
+
+def _combine(cell: Cell, rounds: list[dict[str, Any]], store: ModelStore) -> dict[str, Any]:
+    """A cell's record from its round records (quiet rounds only when two or more exist)."""
+    ok = [r for r in rounds if r.get("status") == "ok"]
+    if not ok:
+        return rounds[-1] if rounds else {**base_record(asdict(cell)), "status": "error"}
+    quiet = [r for r in ok if not r["busy"]]
+    used = quiet if len(quiet) >= 2 else ok
+    record = {k: v for k, v in ok[0].items() if k not in ("round_data", "busy")}
+    record.update(combine_rounds([r["round_data"][0] for r in used]))
+    record.update(round_medians_ms=[round(float(np.median(r["round_data"][0]["times_ms"])), 3)
+                                    for r in ok],
+                  round_busy=[bool(r["busy"]) for r in ok], rounds_used=len(used),
+                  load_ms=float(np.median([r["load_ms"] for r in ok])),
+                  peak_rss_mb=float(np.median([r["peak_rss_mb"] for r in ok])),
+                  model_rss_mb=float(np.median([r["model_rss_mb"] for r in ok])))
+    return _annotate(record, cell, store, {"onnx": ok[0]["file"]} if "file" in ok[0] else {})
+
+
+def _measure_rounds(cells: list[Cell], rounds: int, workers: dict[str, WorkerProcess],
+                    specs: dict[Cell, dict], store: ModelStore, watch: CpuWatch, probe0: float,
+                    log: dict[Cell, list], round_log: list, rng: random.Random, bar,
+                    timeout: float, ascending_first: bool) -> None:
+    for index in range(rounds):
+        order = list(cells)
+        rng.shuffle(order)
+        if index == 0 and ascending_first:
+            order.sort(key=lambda c: c.batch * c.size**2)  # stable: engines stay shuffled
+        watcher = _Round(watch, probe0)
+        this_round = []
+        for cell in order:
+            bar.set_postfix_str(f"{cell.model} b{cell.batch} {cell.size}px {cell.engine}")
+            record = workers[cell.engine].request(specs[cell], timeout=timeout)
+            if record.get("status") == "ok" and "file" not in record and "onnx" in specs[cell]["files"]:
+                record["file"] = specs[cell]["files"]["onnx"]
+            log[cell].append(record)
+            this_round.append(record)
+            bar.update(1)
+        state = watcher.close()
+        round_log.append(state)
+        for record in this_round:
+            record["busy"] = state["busy"]
+
+
+def run_grid(spec: GridSpec, report_dir=None, *, progress: bool = True, reuse: bool = False,
+             timeout: float = 900, ceiling: bool | None = None, seed: int = 0) -> GridResult:
+    """Measure every cell of ``spec`` in interleaved rounds; write the report when asked.
+
+    With ``reuse``, a report in ``report_dir`` made on this machine with the same versions
+    and settings is returned as it was. ``ceiling`` (default: for the named grids) also
+    measures the best matrix multiply of torch and ORT, recorded with the machine.
+    """
+    from helpers import progress_bar
+    from helpers.data import gather_sample_images
+    from helpers.labels import imagenet_categories
+
+    start = time.perf_counter()
+    machine, settings = machine_info(), grid_settings(spec)
+    if reuse and report_dir is not None:
+        old = load_report(report_dir)
+        if old and _fingerprint(old.machine, old.settings) == _fingerprint(machine, settings):
+            return old
+    gather_sample_images()
+    imagenet_categories()  # written once here, so workers only read it
+    threads = spec.thread_count
+    if spec.name in GRIDS if ceiling is None else ceiling:
+        machine.update(machine_ceiling(threads, quick=spec.name == "quick"))
+    store = ModelStore(spec.exporter)
+    cells = spec.cells()
+    records: dict[Cell, dict[str, Any]] = {}
+    for cell in cells:  # engines that cannot run here are recorded, not started
+        reason = get_engine(cell.engine).why_unavailable()
+        if reason:
+            records[cell] = {**base_record({**asdict(cell), "threads": threads}),
+                             "status": "skipped", "note": reason}
+    runnable = [c for c in cells if c not in records]
+    specs = {c: _spec_for(c, store, spec.policy) for c in progress_bar(
+        runnable, desc="model files", unit="cell", disable=not progress)}
+    watch, rng, round_log = CpuWatch(), random.Random(seed), []
+    probe0 = min(probe_kernel_ms() for _ in range(3))
+    bar = progress_bar(total=len(runnable) * spec.policy.rounds, desc=f"bench {spec.name}",
+                       unit="round", disable=not progress)
+    remeasured, suspects_left = 0, []
+    groups = sorted({(c.model, c.batch) for c in runnable}, key=lambda g: (g[1], g[0]))
+    for group in groups:
+        group_cells = [c for c in runnable if (c.model, c.batch) == group]
+        workers = {e: WorkerProcess(threads) for e in dict.fromkeys(c.engine for c in group_cells)}
+        log: dict[Cell, list] = {c: [] for c in group_cells}
+        try:
+            _measure_rounds(group_cells, spec.policy.rounds, workers, specs, store, watch,
+                            probe0, log, round_log, rng, bar, timeout, ascending_first=True)
+            combined = {c: _combine(c, log[c], store) for c in group_cells}
+            suspects = suspect_cells(list(combined.values()))
+            again = [c for c in group_cells if c.key in suspects]
+            if again:
+                bar.total += len(again) * EXTRA_ROUNDS
+                _measure_rounds(again, EXTRA_ROUNDS, workers, specs, store, watch, probe0, log,
+                                round_log, rng, bar, timeout, ascending_first=False)
+                remeasured += len(again)
+                combined = {c: _combine(c, log[c], store) for c in group_cells}
+                suspects = suspect_cells(list(combined.values()))
+        finally:
+            for worker in workers.values():
+                worker.close()
+        for cell in group_cells:
+            record = combined[cell]
+            record["remeasured"] = cell.key in {c.key for c in again}
+            record["quality"] = "suspect" if cell.key in suspects else "ok"
+            record["quality_note"] = suspects.get(cell.key, "")
+            if cell.key in suspects:
+                suspects_left.append(cell.key)
+            records[cell] = record
+    bar.close()
+    busy_rounds = sum(r["busy"] for r in round_log)
+    machine.update(load_average_end=[round(x, 2) for x in os.getloadavg()]
+                   if hasattr(os, "getloadavg") else None,
+                   probe_ms_start=round(probe0, 3), rounds_total=len(round_log),
+                   rounds_busy=busy_rounds, round_log=round_log,
+                   others_cpu_share_max=max((r["others_cpu_share"] for r in round_log), default=0))
+    settings.update(remeasured_cells=remeasured, suspect_cells=len(suspects_left))
+    result = GridResult([records[c] for c in cells], machine, settings,
+                        time.perf_counter() - start)
+    if report_dir is not None:
+        write_report(result, report_dir)
+    return result
+
+
+def quick_spec(spec: GridSpec, **changes: Any) -> GridSpec:
+    """``spec`` with some fields changed (validated again)."""
+    return replace(spec, **changes)

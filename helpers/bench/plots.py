@@ -1,0 +1,118 @@
+"""The benchmark's figures: one question each, course colours, spread as bands, conditions stated."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from helpers.bench.analysis import family_engines, latency_table, memory_table, speedup_table
+from helpers.bench.common import BenchError
+from helpers.bench.registry import engine_label
+from helpers.colors import engine_color
+
+
+def conditions(machine: dict, settings: dict) -> str:
+    """'2 threads, 3 rounds, Intel Xeon …, 2 cores': the conditions line of a figure."""
+    cpu = str(machine.get("cpu_model", "CPU"))[:40]
+    busy = machine.get("rounds_busy")
+    note = f", {busy}/{machine.get('rounds_total')} rounds busy" if busy else ""
+    return (f"{settings.get('threads')} threads, {settings.get('policy', {}).get('rounds')} rounds "
+            f"per cell{note}; {cpu}, {machine.get('physical_cores')} physical cores")
+
+
+def _size_axis(ax, sizes) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(sizes), [str(s) for s in sizes], rotation=45)
+    ax.minorticks_off()
+    ax.set_xlabel("input size (pixels per side)")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def plot_latency(frame, model: str, engines: Sequence[str] | None = None, caption: str = ""):
+    """Latency (ms, log) against input size with the round-to-round band, a panel per batch."""
+    import matplotlib.pyplot as plt
+
+    med, low, high = (latency_table(frame, v) for v in ("median_ms", "low_ms", "high_ms"))
+    if model not in med.index.get_level_values("model"):
+        raise BenchError(f"no measurements for model {model!r}")
+    batches = sorted(set(med.xs(model, level="model").index.get_level_values("batch")))
+    fig, axes = plt.subplots(1, len(batches), figsize=(5.5 * len(batches), 4), squeeze=False)
+    for ax, batch in zip(axes[0], batches, strict=True):
+        part = med.xs((model, batch), level=("model", "batch")).sort_index()
+        lo = low.xs((model, batch), level=("model", "batch")).sort_index()
+        hi = high.xs((model, batch), level=("model", "batch")).sort_index()
+        for engine in [e for e in (engines or part.columns) if e in part.columns]:
+            color = engine_color(engine)
+            ax.plot(part.index, part[engine], marker="o", color=color, label=engine_label(engine))
+            ax.fill_between(part.index, lo[engine], hi[engine], color=color, alpha=0.2)
+        _size_axis(ax, part.index)
+        ax.set_yscale("log")
+        ax.set_ylabel("latency per call (ms), median of rounds")
+        ax.set_title(f"{model}, batch {batch}: latency against input size")
+    axes[0][-1].legend(fontsize=8)
+    fig.text(0.5, 0.0, caption + " Bands: lowest to highest round median.", ha="center",
+             fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def plot_speedup(frame, baseline: str = "torch", engines: Sequence[str] | None = None,
+                 caption: str = ""):
+    """Speedup over ``baseline`` (log axis, per-panel limits) with bands, per model and batch."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    chosen = list(engines or family_engines(frame, "ort"))
+    mid = speedup_table(frame, baseline, chosen)
+    # the band: fastest baseline round / slowest engine round .. slowest / fastest
+    low_base, high_base = latency_table(frame, "low_ms"), latency_table(frame, "high_ms")
+    low = high_base[chosen].rdiv(low_base[baseline], axis=0)
+    high = low_base[chosen].rdiv(high_base[baseline], axis=0)
+    groups = list(dict.fromkeys((m, b) for m, b, _ in mid.index))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.3 * len(groups), 3.9), squeeze=False)
+    for ax, (model, batch) in zip(axes[0], groups, strict=True):
+        pick = (model, batch)
+        part = mid.xs(pick, level=("model", "batch")).sort_index()
+        lo = low.xs(pick, level=("model", "batch")).sort_index()
+        hi = high.xs(pick, level=("model", "batch")).sort_index()
+        for engine in part.columns:
+            color = engine_color(engine)
+            ax.plot(part.index, part[engine], marker="o", ms=3, color=color,
+                    label=engine_label(engine))
+            ax.fill_between(part.index, lo[engine], hi[engine], color=color, alpha=0.15)
+        ax.axhline(1.0, color="black", lw=1, ls="--")
+        ax.set_yscale("log")
+        values = np.concatenate([lo.to_numpy().ravel(), hi.to_numpy().ravel(), [1.0]])
+        values = values[np.isfinite(values) & (values > 0)]
+        ax.set_ylim(values.min() / 1.15, values.max() * 1.15)
+        _size_axis(ax, part.index)
+        ax.set_title(f"{model}, batch {batch}", fontsize=10)
+    axes[0][0].set_ylabel(f"speedup over {engine_label(baseline)} (×, log)")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle("How many times faster than PyTorch eager? (above 1: faster)", fontsize=11)
+    fig.text(0.5, 0.0, caption + " Bands: from the slowest to the fastest pairing of rounds.",
+             ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def plot_memory(frame, engines: Sequence[str] = ("torch", "ort"), caption: str = ""):
+    """Peak resident memory (MiB) of each engine's process against input size, per model/batch."""
+    import matplotlib.pyplot as plt
+
+    table = memory_table(frame)
+    groups = list(dict.fromkeys((m, b) for m, b, _ in table.index))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.3 * len(groups), 3.9), squeeze=False)
+    for ax, (model, batch) in zip(axes[0], groups, strict=True):
+        part = table.xs((model, batch), level=("model", "batch")).sort_index()
+        for engine in [e for e in engines if e in part.columns]:
+            ax.plot(part.index, part[engine], marker="o", ms=3, color=engine_color(engine),
+                    label=engine_label(engine))
+        ax.set_yscale("log")
+        _size_axis(ax, part.index)
+        ax.set_title(f"{model}, batch {batch}", fontsize=10)
+    axes[0][0].set_ylabel("peak resident memory (MiB, log)")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle("How much memory does each engine's process reach?", fontsize=11)
+    fig.text(0.5, 0.0, caption, ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig

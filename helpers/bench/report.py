@@ -1,0 +1,128 @@
+"""A grid's result and its report files: results.csv, results.json, summary.md."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helpers.bench.common import BenchError
+
+
+@dataclass
+class GridResult:
+    """Records of a grid run, with the machine (and how busy it was), settings and wall time."""
+
+    records: list[dict[str, Any]]
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    wall_s: float
+    reused: int = 0
+
+    def frame(self):
+        from helpers.bench.analysis import results_frame
+
+        return results_frame(self.records)
+
+
+def load_report(folder: str | Path) -> GridResult | None:
+    """A report written by :func:`write_report`, or None when there is none."""
+    path = Path(folder) / "results.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    records = data["records"]
+    return GridResult(records, data["machine"], data["settings"], data["wall_s"], len(records))
+
+
+def markdown_table(frame) -> str:
+    """A DataFrame as a Markdown table (no extra dependency)."""
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def format_table(records: Sequence[dict[str, Any]]) -> str:
+    """A readable table of records for people (``--format table``)."""
+    from helpers.bench.analysis import results_frame
+
+    frame = results_frame(records)
+    if frame.empty:
+        return "(no measurements)"
+    columns = [c for c in ("model", "batch", "size", "engine", "threads", "median_ms", "low_ms",
+                           "high_ms", "rounds", "runs", "quality", "peak_rss_mb", "status",
+                           "note") if c in frame.columns]
+    return frame[columns].round(2).astype(object).fillna("").to_string(index=False)
+
+
+def busy_summary(machine: dict[str, Any]) -> str:
+    """One sentence on how busy the machine was during the grid (loud when it was)."""
+    total, busy = machine.get("rounds_total", 0), machine.get("rounds_busy", 0)
+    share = machine.get("others_cpu_share_max", 0.0)
+    text = (f"{busy}/{total} rounds ran while the machine was busy (other programs used up to "
+            f"{share:.0%} of the CPUs; load average at start {machine.get('load_average')}, at "
+            f"the end {machine.get('load_average_end')})")
+    return ("WARNING: BUSY MACHINE. " + text + "; busy rounds are left out of a cell's figure "
+            "where two quiet rounds exist.") if busy else text + "."
+
+
+def summary_markdown(result: GridResult) -> str:
+    """The report's text: machine, settings, busy-ness, wall time, findings, headline."""
+    from helpers.bench.analysis import findings, findings_frame, headline
+    from helpers.sysinfo import format_machine
+
+    frame = result.frame()
+    settings = result.settings
+    lines = ["# Benchmark report", "", f"Machine: {format_machine(result.machine)}.", "",
+             busy_summary(result.machine), "",
+             f"Grid: {settings['grid']}; {len(result.records)} cells, "
+             f"{settings['policy']['rounds']} rounds each, interleaved across engines and "
+             f"shapes; wall time {result.wall_s / 60:.1f} min; {settings['threads']} threads "
+             f"for every engine; exporter {settings['exporter']}; run policy per round "
+             f"{settings['policy']}.", "",
+             f"Cells measured again because a sanity check failed: "
+             f"{settings.get('remeasured_cells', 0)}; still suspect, left out of the findings: "
+             f"{settings.get('suspect_cells', 0)}.", ""]
+    ceiling = {k: v for k, v in result.machine.items() if k.endswith("_gflops_best")}
+    if ceiling:
+        lines += ["Best measured float32 matrix multiply: " + ", ".join(
+            f"{k.removesuffix('_gflops_best')} {v} GFLOP/s" for k, v in ceiling.items()) + ".", ""]
+    try:
+        top = headline(frame)
+        lines += [f"resnet18, batch 1, 224×224: PyTorch {top['torch_ms']:.1f} ms, ORT "
+                  f"{top['ort_ms']:.1f} ms (median of round medians); PyTorch / ORT = "
+                  f"{top['ratio']:.2f}× (range over rounds {top['ratio_low']:.2f}–"
+                  f"{top['ratio_high']:.2f}×).", ""]
+    except BenchError:
+        pass
+    if {"torch", "ort"} <= set(frame.get("engine", [])):
+        lines += ["## The reference tutorial's conclusions, checked here", "",
+                  markdown_table(findings_frame(findings(frame))), ""]
+    suspect = [r for r in result.records if r.get("quality") == "suspect"]
+    if suspect:
+        lines += ["## Suspect cells (left out of the findings)", ""]
+        lines += [f"- {r['model']} b{r['batch']} {r['size']} px {r['engine']}: "
+                  f"{r.get('quality_note')}" for r in suspect] + [""]
+    errors = [r for r in result.records if r.get("status") == "error"]
+    if errors:
+        lines += [f"{len(errors)} cell(s) failed; see results.csv (status, note).", ""]
+    return "\n".join(lines)
+
+
+def write_report(result: GridResult, folder: str | Path) -> dict[str, Path]:
+    """results.csv, results.json (with machine and settings) and summary.md in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": folder / "results.csv", "json": folder / "results.json",
+             "summary": folder / "summary.md"}
+    frame = result.frame()
+    frame.drop(columns=[c for c in ("round_data",) if c in frame.columns]).to_csv(
+        paths["csv"], index=False)
+    paths["json"].write_text(json.dumps({"machine": result.machine, "settings": result.settings,
+                                         "wall_s": result.wall_s, "records": result.records},
+                                        indent=1, default=str), encoding="utf-8")
+    paths["summary"].write_text(summary_markdown(result), encoding="utf-8")
+    return paths

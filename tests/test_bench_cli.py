@@ -1,0 +1,74 @@
+"""The command line and the worker processes, end to end on the smallest shape (no timing asserted)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+
+from helpers import bench
+from helpers.bench.__main__ import JSON_FIELDS, main
+from helpers.paths import REPO_ROOT
+from helpers.sysinfo import current_rss_mb, format_machine, machine_info, peak_rss_mb
+
+
+def test_cli_rejects_unknown_model_engine_and_size(capsys):
+    assert main(["--model", "vgg16", "--no-progress"]) == 2
+    assert "unknown model 'vgg16'" in capsys.readouterr().err
+    assert main(["--engines", "torch,tensorrt", "--no-progress"]) == 2
+    assert "unknown engine 'tensorrt'" in capsys.readouterr().err
+    assert main(["--size", "8", "--no-progress"]) == 2
+    assert "sizes must be between" in capsys.readouterr().err
+
+
+def test_help_lists_every_engine(capsys):
+    with contextlib.suppress(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for name in bench.engine_names():
+        assert f"  {name} " in text
+
+
+def test_worker_error_is_reported_not_raised(tmp_path):
+    record = bench.measure({"engine": "ort", "model": "resnet18", "batch": 1, "size": 32,
+                            "threads": 1, "files": {"onnx": str(tmp_path / "missing.onnx")}})
+    assert record["status"] == "error" and "missing.onnx" in record["note"]
+
+
+def test_machine_info_and_memory():
+    info = machine_info(with_engines=False)
+    assert set(info["versions"]) >= {"torch", "onnxruntime"} and info["cpu_model"]
+    assert "physical cores" in format_machine(info)
+    peak, source = peak_rss_mb()
+    assert peak >= current_rss_mb() * 0.5 > 0 and source in ("VmHWM", "ru_maxrss")
+
+
+def test_cli_json_end_to_end_with_rounds_and_quality():
+    """The documented command, on the smallest shape: per-round figures and a quality flag."""
+    command = [sys.executable, "-m", "helpers.bench", "--model", "mobilenet_v3_small",
+               "--batch", "1", "--size", "32,64", "--engines", "torch,ort,torch-cuda,preprocess",
+               "--rounds", "2", "--repeats", "2", "--max-seconds", "0", "--threads", "1",
+               "--format", "json", "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "rounds ran while the machine was busy" in done.stderr
+    lines = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    assert [(r["size"], r["engine"]) for r in lines] == [
+        (s, e) for s in (32, 64) for e in ("torch", "ort", "torch-cuda", "preprocess")]
+    by_engine = {(r["engine"], r["size"]): r for r in lines}
+    for (engine, _size), record in by_engine.items():
+        assert set(JSON_FIELDS) <= set(record) and record["threads"] == 1
+        if engine == "torch-cuda":
+            continue
+        assert record["status"] == "ok" and record["rounds"] >= 2
+        assert len(record["round_medians_ms"]) == record["rounds"]
+        assert record["quality"] in ("ok", "suspect") and record["runs"] == 2 * record["rounds"]
+    assert by_engine[("torch", 32)]["torch_threads"] == 1
+    assert by_engine[("ort", 32)]["intra_op_threads"] == 1
+    # each engine has its own worker process: the ORT worker never loaded torch
+    assert by_engine[("ort", 32)]["baseline_rss_mb"] < by_engine[("torch", 32)]["baseline_rss_mb"]
+    import torch
+
+    if not torch.cuda.is_available():
+        assert by_engine[("torch-cuda", 32)]["status"] == "skipped"
