@@ -1,8 +1,79 @@
-"""pytest set-up shared by unit tests and notebook runs (nbval)."""
+"""pytest set-up shared by unit tests and notebook runs (nbval).
+
+Notebooks run in their own kernels, which inherit this process's environment: they draw
+with the inline backend (every ``plt.show()`` becomes an image output), while the unit
+tests in this process draw off-screen with Agg. After the last cell of every notebook
+that draws, one more test item checks that its figures really appeared.
+"""
+
+from __future__ import annotations
 
 import os
+import re
+
+import matplotlib
+import pytest
 
 # Tests run the course in quick mode; notebook kernels inherit this environment.
 os.environ.setdefault("COURSE_QUICK", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("COURSE_TEXT_PROGRESS", "1")  # text bars in executed notebooks
+matplotlib.use("Agg")  # this process: off-screen
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # kernels: inline
+
+# A figure is asked for by a plt.show() or display(Image(...)) at the start of a line;
+# an indented one may sit in a branch that does not run here, so it is not required.
+SHOWS_FIGURE = re.compile(r"^(plt\.show\(|display\(Image)", re.M)
+FIGURE_KINDS = ("image/png", "image/svg+xml")
+FIGURES_PER_NOTEBOOK: dict[str, int] = {}  # filled as notebooks run, printed at the end
+
+
+def _figures(outputs) -> int:
+    return sum(any(kind in (out.get("data") or {}) for kind in FIGURE_KINDS)
+               for out in outputs or [])
+
+
+class FiguresShown(pytest.Item):
+    """Fails when a notebook cell that shows a figure left no image output in the run."""
+
+    def __init__(self, *, cells, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cells = cells
+
+    def runtest(self) -> None:
+        FIGURES_PER_NOTEBOOK[self.parent.name] = sum(
+            _figures(cell.test_outputs) for cell in self.parent_cells())
+        missing = [cell.name for cell in self.cells
+                   if cell.test_outputs is not None and _figures(cell.test_outputs) == 0]
+        not_run = [cell.name for cell in self.cells if cell.test_outputs is None]
+        if not_run:
+            pytest.skip(f"cells not run: {', '.join(not_run)}")
+        assert not missing, (f"{', '.join(missing)} call plt.show() but no figure appeared "
+                             "(is MPLBACKEND set to a non-inline backend?)")
+
+    def parent_cells(self) -> list:
+        return [item for item in self.session.items
+                if item.parent is self.parent and hasattr(item, "test_outputs")]
+
+    def reportinfo(self):
+        return self.path, None, f"{self.parent.name}::figures shown"
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """After each notebook's last cell, add an item checking that its figures appeared."""
+    by_notebook: dict[object, list] = {}
+    for item in items:
+        if type(item).__name__ == "IPyNbCell":
+            by_notebook.setdefault(item.parent, []).append(item)
+    for notebook, cells in by_notebook.items():
+        drawing = [cell for cell in cells if SHOWS_FIGURE.search(cell.cell.source)]
+        if drawing:
+            check = FiguresShown.from_parent(notebook, name="figures shown", cells=drawing)
+            items.insert(items.index(cells[-1]) + 1, check)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line: how many figures each drawing notebook showed in this run."""
+    if FIGURES_PER_NOTEBOOK:
+        counts = ", ".join(f"{name.split('_')[0]} {count}"
+                           for name, count in sorted(FIGURES_PER_NOTEBOOK.items()))
+        terminalreporter.write_line(f"figures shown per notebook: {counts}")

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
@@ -21,24 +23,44 @@ from tqdm.auto import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
+# Kernels draw with the inline backend, so every plt.show() becomes a PNG in the executed
+# notebook and its HTML (Agg, a common default for headless runs, would show nothing).
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
-def run_notebook(path: Path, timeout: int) -> tuple[bool, float, str]:
-    """Execute one notebook; write executed .ipynb and .html; return (ok, seconds, error)."""
+def image_outputs(notebook) -> int:
+    """How many figures (PNG or SVG outputs) an executed notebook shows."""
+    return sum(any(kind in output.get("data", {}) for kind in ("image/png", "image/svg+xml"))
+               for cell in notebook.cells for output in cell.get("outputs", []))
+
+
+def draws_figures(notebook) -> bool:
+    """Whether a notebook's code asks for a figure to be shown."""
+    return any("plt.show(" in cell.source or "display(Image" in cell.source
+               for cell in notebook.cells if cell.cell_type == "code")
+
+
+def run_notebook(path: Path, timeout: int) -> tuple[bool, float, str, int]:
+    """Execute one notebook; write executed .ipynb and .html; return (ok, s, error, figures)."""
     notebook = nbformat.read(path, as_version=4)
     code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
     bar = tqdm(total=code_cells, desc=f"  {path.stem}", unit="cell", leave=False)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS)}},
-                            on_cell_executed=lambda **_: bar.update(1))
     start = time.perf_counter()
     error = ""
-    try:
-        client.execute()
-    except CellExecutionError as failure:
-        error = str(failure).strip().splitlines()[-1]
-    finally:
-        bar.close()
+    # IPC transport: the kernel talks over local sockets in a private folder, not TCP
+    # (no "Kernel is running over TCP without encryption" warning on every notebook).
+    with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
+        manager = KernelManager(kernel_name="python3", transport="ipc",
+                                ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(notebook, km=manager, timeout=timeout,
+                                resources={"metadata": {"path": str(NOTEBOOKS)}},
+                                on_cell_executed=lambda **_: bar.update(1))
+        try:
+            client.execute()
+        except CellExecutionError as failure:
+            error = str(failure).strip().splitlines()[-1]
+        finally:
+            bar.close()
     seconds = time.perf_counter() - start
     (BUILD / "notebooks").mkdir(parents=True, exist_ok=True)
     (BUILD / "html").mkdir(parents=True, exist_ok=True)
@@ -51,7 +73,10 @@ def run_notebook(path: Path, timeout: int) -> tuple[bool, float, str]:
     nbformat.write(notebook, BUILD / "notebooks" / path.name)
     html, _ = HTMLExporter().from_notebook_node(notebook)
     (BUILD / "html" / f"{path.stem}.html").write_text(html, encoding="utf-8")
-    return not error, seconds, error
+    figures = image_outputs(notebook)
+    if not error and figures == 0 and draws_figures(notebook):
+        error = "draws figures but its executed copy shows none (check MPLBACKEND)"
+    return not error, seconds, error, figures
 
 
 def main() -> int:
@@ -62,7 +87,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         os.environ["COURSE_QUICK"] = "1"
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
     os.environ.setdefault("COURSE_TEXT_PROGRESS", "1")  # executed notebooks keep text bars
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     if args.only:
@@ -75,9 +100,10 @@ def main() -> int:
     failures = []
     total = time.perf_counter()
     for i, path in enumerate(paths, 1):
-        ok, seconds, error = run_notebook(path, args.timeout)
+        ok, seconds, error, figures = run_notebook(path, args.timeout)
         status = "ok" if ok else f"FAILED: {error}"
-        print(f"[{i:>2}/{len(paths)}] {path.name:<45} {seconds:7.1f} s  {status}", flush=True)
+        print(f"[{i:>2}/{len(paths)}] {path.name:<45} {seconds:7.1f} s  {figures:3d} figures  "
+              f"{status}", flush=True)
         if not ok:
             failures.append(path.name)
     minutes = (time.perf_counter() - total) / 60
