@@ -46,17 +46,46 @@ class ModelSummary:
         return sum(self.op_counts.values())
 
 
-def load_model(path: str | Path) -> onnx.ModelProto:
-    """Load an ONNX file with clear errors for a missing or corrupt file."""
+def check_model_file(path: str | Path) -> Path:
+    """Cheap checks before a file is parsed: it exists, is a file, and is not empty."""
     path = Path(path)
+    if path.is_dir():
+        raise InvalidModelError(f"{path.name} is a directory; expected an .onnx file")
     if not path.is_file():
         raise FileNotFoundError(f"ONNX model not found: {path}")
+    if path.stat().st_size == 0:
+        raise InvalidModelError(f"{path.name} is empty (0 bytes): not an ONNX model "
+                                "(was an export or a download interrupted?)")
+    return path
+
+
+def _missing_external_data(model: onnx.ModelProto, folder: Path) -> list[str]:
+    """Names of external data files the model refers to that are not next to it."""
+    locations = {entry.value for tensor in model.graph.initializer
+                 if tensor.data_location == TensorProto.EXTERNAL
+                 for entry in tensor.external_data if entry.key == "location"}
+    return sorted(name for name in locations if not (folder / name).is_file())
+
+
+def load_model(path: str | Path) -> onnx.ModelProto:
+    """Load an ONNX file with clear errors for a missing, empty, corrupt or incomplete file."""
+    path = check_model_file(path)
     try:
-        return onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as error:  # noqa: BLE001 - protobuf raises several types
         raise InvalidModelError(
             f"{path.name} is not a valid ONNX model (could not parse the protobuf): {error}"
         ) from error
+    if not model.HasField("graph") or model.ir_version == 0:
+        raise InvalidModelError(f"{path.name} parses, but holds no ONNX graph (IR version "
+                                f"{model.ir_version}): not an ONNX model")
+    missing = _missing_external_data(model, path.parent)
+    if missing:
+        raise InvalidModelError(
+            f"{path.name} keeps its weights in {', '.join(missing)}, which is missing next to "
+            "it: copy the .onnx file together with its external data file")
+    onnx.load_external_data_for_model(model, str(path.parent))
+    return model
 
 
 def check_model(path: str | Path) -> onnx.ModelProto:

@@ -17,6 +17,17 @@ from helpers.labels import format_top_k, labels_for, softmax, top_k
 from helpers.runtime import InputValidationError, create_session, input_specs, run
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.classify",
@@ -27,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--topk", type=int, default=5, help="how many classes to print (default 5)")
     parser.add_argument("--labels", choices=("imagenet", "digits"), default="imagenet",
                         help="class names and preprocessing: imagenet (224x224) or digits (64x64)")
-    parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="ORT intra-op threads (default: ORT picks one per core)")
     return parser
 
 
@@ -39,7 +51,7 @@ def classify(image_path: Path, session, labels: str, k: int) -> list:
         batch = preprocess_digit(image, size=size if isinstance(size, int) else 64)
     else:
         batch = preprocess_imagenet(image)
-    logits = run(session, batch)[0]
+    logits = run(session, batch, nonfinite="error")[0]
     return top_k(softmax(logits[0]), labels_for(labels), k)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,25 +15,65 @@ RESIZE_SIZE = 256
 CROP_SIZE = 224
 DIGITS_MEAN = 0.5
 DIGITS_STD = 0.5
+# Pillow warns above this many pixels and refuses twice as many; the course refuses anything
+# above it, with a message of its own (a 69-byte PNG can claim 20000×20000 pixels).
+MAX_PIXELS = 89_478_485
 
 
 class ImageReadError(ValueError):
     """An image file exists but cannot be decoded."""
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as an RGB uint8 array of shape (H, W, 3)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
+def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes (PNG, JPEG, ...) as an RGB uint8 array of shape (H, W, 3).
+
+    ``name`` is how errors refer to the source (a file name, "upload"). Raises
+    ``ImageReadError`` for empty, corrupt or truncated data and for images above
+    ``max_pixels`` (checked from the header, before anything is decoded).
+    """
+    if not data:
+        raise ImageReadError(f"{name} is empty (0 bytes): expected an image file")
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError) as error:
+        with warnings.catch_warnings():  # we say it ourselves, without Pillow's file path
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        image = None
+    except (UnidentifiedImageError, OSError, ValueError) as error:
         raise ImageReadError(
-            f"cannot read {path.name} as an image (expected PNG, JPEG or another format "
+            f"cannot read {name} as an image (expected PNG, JPEG or another format "
             f"Pillow reads): {error}"
         ) from error
+    if image is None:  # Pillow refused before we could look: read the size from the header
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image = Image.open(io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
+    with image:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageReadError(
+                f"{name}: {width}×{height} = {width * height / 1e6:.1f} megapixels, more than "
+                f"the {max_pixels / 1e6:.1f} megapixels allowed (a decompression bomb?); "
+                "resize it first"
+            )
+        try:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+        except (OSError, ValueError) as error:  # truncated or corrupt pixel data
+            raise ImageReadError(f"cannot read {name} as an image: {error}") from error
+
+
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as an RGB uint8 array of shape (H, W, 3); see ``decode_image``."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageReadError(f"{path.name} is a directory, not an image file")
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    return decode_image(path.read_bytes(), path.name, max_pixels)
 
 
 def _as_pil(image: np.ndarray | Image.Image) -> Image.Image:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from helpers.checks import InvalidModelError
+from helpers.checks import InvalidModelError, check_model_file, load_model
 
 ORT_TO_NUMPY = {
     "tensor(float)": np.float32,
@@ -27,6 +28,10 @@ class InputValidationError(ValueError):
     """Inputs that do not match what the model declares (name, rank, shape or dtype)."""
 
 
+class NonFiniteWarning(UserWarning):
+    """NaN or infinite values in a model's input or output."""
+
+
 def default_providers() -> list[str]:
     """CUDA first when this onnxruntime build has it, then CPU."""
     available = ort.get_available_providers()
@@ -39,6 +44,10 @@ def session_options(threads: int | None = None, inter_op_threads: int | None = N
                     optimized_model_path: str | Path | None = None,
                     profile: bool = False) -> ort.SessionOptions:
     """SessionOptions with the knobs the course uses, all stated explicitly."""
+    for name, value in (("threads", threads), ("inter_op_threads", inter_op_threads)):
+        if value is not None and (int(value) != value or value < 1):
+            raise ValueError(f"{name} must be a positive integer (or None to let ORT "
+                             f"choose), got {value!r}")
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = int(threads)
@@ -60,14 +69,16 @@ def create_session(path: str | Path, *, providers: Sequence[str] | None = None,
     ``providers`` defaults to CUDA (if this build has it) then CPU; ``threads`` sets
     ``intra_op_num_threads`` (None lets ORT pick one per physical core).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ONNX model not found: {path}")
+    path = check_model_file(path)
     options = options or session_options(threads=threads)
     try:
         return ort.InferenceSession(str(path), sess_options=options,
                                     providers=list(providers or default_providers()))
     except Exception as error:  # noqa: BLE001 - ORT raises its own exception classes
+        try:  # a problem with the file itself (corrupt, external data missing) said clearly
+            load_model(path)
+        except InvalidModelError as problem:
+            raise InvalidModelError(f"ONNX Runtime cannot load {path.name}: {problem}") from error
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         first_line = first_line.replace(str(path.resolve()), path.name).replace(str(path), path.name)
         raise InvalidModelError(f"ONNX Runtime cannot load {path.name}: {first_line}") from error
@@ -92,9 +103,28 @@ def input_specs(session: ort.InferenceSession) -> list[InputSpec]:
             for i in session.get_inputs()]
 
 
+def _non_finite(name: str, value: np.ndarray, what: str) -> str:
+    """'' when ``value`` is finite (or not floating point), else a sentence saying how not."""
+    if not np.issubdtype(value.dtype, np.floating):
+        return ""
+    finite = np.isfinite(value)
+    if finite.all():
+        return ""
+    nans = int(np.isnan(value).sum())
+    return (f"{what} '{name}' holds {nans} NaN and {value.size - int(finite.sum()) - nans} "
+            f"infinite values out of {value.size}")
+
+
 def validate_inputs(session: ort.InferenceSession,
-                    inputs: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Check names, rank, fixed dims and dtype against the model; return the feed dict."""
+                    inputs: np.ndarray | Mapping[str, np.ndarray],
+                    nonfinite: str = "warn") -> dict[str, np.ndarray]:
+    """Check names, rank, fixed dims and dtype against the model; return the feed dict.
+
+    NaN or infinite values in a float input give a ``NonFiniteWarning`` (``nonfinite="warn"``),
+    an ``InputValidationError`` (``"error"``) or nothing (``"ignore"``).
+    """
+    if nonfinite not in ("warn", "error", "ignore"):
+        raise ValueError(f"nonfinite must be 'warn', 'error' or 'ignore', got {nonfinite!r}")
     specs = input_specs(session)
     if not isinstance(inputs, Mapping):
         if len(specs) != 1:
@@ -131,15 +161,33 @@ def validate_inputs(session: ort.InferenceSession,
         if problem:
             raise InputValidationError(
                 f"expected input {spec.describe()}, got {value.shape} {value.dtype} ({problem})")
+        bad = "" if nonfinite == "ignore" else _non_finite(spec.name, value, "input")
+        if bad and nonfinite == "error":
+            raise InputValidationError(f"expected finite values: {bad}")
+        if bad:
+            warnings.warn(f"{bad}; the outputs will not mean much", NonFiniteWarning,
+                          stacklevel=3)
         feeds[spec.name] = value
     return feeds
 
 
 def run(session: ort.InferenceSession, inputs: np.ndarray | Mapping[str, np.ndarray],
-        output_names: Sequence[str] | None = None) -> list[np.ndarray]:
-    """Validate ``inputs`` then run the session; returns the outputs as numpy arrays."""
-    feeds = validate_inputs(session, inputs)
-    return session.run(list(output_names) if output_names else None, feeds)
+        output_names: Sequence[str] | None = None, nonfinite: str = "warn") -> list[np.ndarray]:
+    """Validate ``inputs`` then run the session; returns the outputs as numpy arrays.
+
+    Non-finite inputs warn (or raise with ``nonfinite="error"``); non-finite outputs from
+    finite inputs always warn, since they point at the model, not the data.
+    """
+    feeds = validate_inputs(session, inputs, nonfinite)
+    names = list(output_names) if output_names else [o.name for o in session.get_outputs()]
+    outputs = session.run(names, feeds)
+    if nonfinite == "ignore":
+        return outputs
+    for name, value in zip(names, outputs, strict=True):
+        bad = _non_finite(name, np.asarray(value), "output")
+        if bad and not any(_non_finite(n, v, "input") for n, v in feeds.items()):
+            warnings.warn(f"{bad} from finite inputs", NonFiniteWarning, stacklevel=2)
+    return outputs
 
 
 @dataclass(frozen=True)
