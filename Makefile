@@ -16,13 +16,14 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	$(PY) -m helpers.data
+	@bash scripts/system_packages.sh
 	@touch $(STAMP)
 
 course: setup
 	$(PY) scripts/run_course.py
 
 test: setup
-	@COURSE_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest; rc=$$?; \
+	@COURSE_QUICK=1 $(PY) -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lab: setup
