@@ -1,0 +1,172 @@
+"""Run the HTTP service in a background process and load it, bounded, on 127.0.0.1 only.
+
+``running_server(...)`` starts ``python -m helpers.serve`` on a free port and always stops it;
+``hey_load(...)`` drives Debian's ``hey`` load generator and returns per-request rows;
+``burst(...)`` is a small asyncio + httpx client for tests where ``hey`` may be missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.paths import REPO_ROOT
+
+LOCALHOST = "127.0.0.1"
+HEY = "hey"
+MAX_REQUESTS = 5000  # every load here is bounded in requests ...
+MAX_SECONDS = 120  # ... and in seconds
+
+
+class ServerStartError(RuntimeError):
+    """The service exited or did not answer /health in time; carries its last output lines."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOCALHOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A service started by ``running_server``: its URL and process."""
+
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            lines = log.read_text(errors="replace").strip().splitlines()
+            raise ServerStartError(f"the service exited with status {process.returncode}: "
+                                   + (lines[-1] if lines else "(no output)"))
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise ServerStartError(f"the service did not answer {url}/health within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def running_server(model: str | Path, *, threads: int | None = None, workers: int = 1,
+                   port: int | None = None, start_timeout: float = 60) -> Iterator[RunningServer]:
+    """Start ``python -m helpers.serve`` on 127.0.0.1 and stop it on exit, even after an error."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "helpers.serve", "--model", str(model), "--host", LOCALHOST,
+               "--port", str(port), "--workers", str(workers)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    url = f"http://{LOCALHOST}:{port}"
+    with tempfile.NamedTemporaryFile(prefix="serve_", suffix=".log") as log_file:
+        log = Path(log_file.name)
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_healthy(url, process, log, start_timeout)
+            yield RunningServer(url, process, log)
+        finally:
+            if process.poll() is None:
+                process.terminate()  # uvicorn shuts down gracefully on SIGTERM (workers too)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def hey_available() -> bool:
+    return shutil.which(HEY) is not None
+
+
+def hey_load(url: str, body: Path, *, requests: int, concurrency: int,
+             content_type: str = "image/png", timeout_s: float = MAX_SECONDS) -> pd.DataFrame:
+    """POST ``body`` ``requests`` times with ``concurrency`` workers using ``hey``.
+
+    Returns one row per request: ``latency_s``, ``status`` (0 when no response), ``offset_s``
+    (start time from the beginning of the run).
+    """
+    if not url.startswith(f"http://{LOCALHOST}:"):
+        raise ValueError(f"load only goes to http://{LOCALHOST}:PORT, got {url}")
+    if not 1 <= concurrency <= requests <= MAX_REQUESTS:
+        raise ValueError(f"expected 1 <= concurrency <= requests <= {MAX_REQUESTS}, "
+                         f"got concurrency {concurrency}, requests {requests}")
+    if not hey_available():
+        raise FileNotFoundError("the load generator 'hey' is not installed (apt-get install hey)")
+    command = [HEY, "-n", str(requests), "-c", str(concurrency), "-m", "POST", "-T", content_type,
+               "-D", str(body), "-t", "30", "-o", "csv", url]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    if result.returncode != 0:
+        raise RuntimeError(f"hey failed ({result.returncode}): {result.stderr.strip()[-300:]}")
+    rows = pd.read_csv(io.StringIO(result.stdout))
+    return pd.DataFrame({"latency_s": rows["response-time"].astype(float),
+                         "status": rows["status-code"].fillna(0).astype(int),
+                         "offset_s": rows["offset"].astype(float)})
+
+
+def summarize_load(rows: pd.DataFrame, concurrency: int) -> dict:
+    """Throughput (req/s over the run), latency percentiles (ms) and error count for one run."""
+    ok = rows[rows["status"] == 200]
+    span = float((rows["offset_s"] + rows["latency_s"]).max() - rows["offset_s"].min())
+    latency_ms = ok["latency_s"].to_numpy() * 1e3
+    pct = np.percentile(latency_ms, [50, 95, 99]) if len(latency_ms) else [np.nan] * 3
+    return {"concurrency": concurrency, "requests": len(rows), "errors": int(len(rows) - len(ok)),
+            "throughput_rps": len(ok) / span if span > 0 else np.nan,
+            "p50_ms": pct[0], "p95_ms": pct[1], "p99_ms": pct[2]}
+
+
+async def _burst(url: str, body: bytes, requests: int, concurrency: int,
+                 content_type: str) -> list[int]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency)
+    statuses: list[int] = []
+    queue = iter(range(requests))
+
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        async def worker() -> None:
+            for _ in queue:
+                try:
+                    response = await client.post(f"{url}/classify", content=body,
+                                                 headers={"content-type": content_type})
+                    statuses.append(response.status_code)
+                except httpx.HTTPError:
+                    statuses.append(0)
+
+        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))),
+                               timeout=MAX_SECONDS)
+    return statuses
+
+
+def burst(url: str, body: bytes, *, requests: int = 200, concurrency: int = 8,
+          content_type: str = "image/png") -> list[int]:
+    """Send ``requests`` POSTs to ``url``/classify, ``concurrency`` at a time; their status codes."""
+    if not url.startswith(f"http://{LOCALHOST}:") or not 1 <= concurrency <= requests <= MAX_REQUESTS:
+        raise ValueError(f"bounded local loads only: got {url}, {requests} requests, "
+                         f"concurrency {concurrency}")
+    return asyncio.run(_burst(url, body, requests, concurrency, content_type))

@@ -1,0 +1,362 @@
+"""An HTTP service for an ONNX image classifier (FastAPI + uvicorn) that also serves the web page.
+
+    python -m helpers.serve --model MODEL.onnx [--port 8000] [--threads N] [--workers 1]
+                            [--host 127.0.0.1] [--labels digits|imagenet]
+
+One ONNX Runtime session is created at start-up and called from uvicorn's thread pool, never
+on the event loop. ``POST /classify`` takes an image (multipart field ``file`` or a raw
+``image/*`` body) and answers the top-k as JSON; ``GET /health``; ``GET /model`` (metadata);
+``GET /model.onnx`` (the file, for the browser); ``/web/`` (the page in ``web/``) and
+``/digits/`` (sample PNGs) and ``/ort/`` (onnxruntime-web's files from
+``web/node_modules``, ``.wasm`` as application/wasm).
+Bad requests get a 4xx JSON ``{"error": ...}`` that says what was expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import mimetypes
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from PIL import Image, UnidentifiedImageError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartParser
+
+from helpers.checks import InvalidModelError
+from helpers.images import preprocess_digit, preprocess_imagenet
+from helpers.labels import labels_for, softmax, top_k
+from helpers.paths import DIGITS_DIR, REPO_ROOT
+from helpers.runtime import create_session, input_specs, run
+
+WEB_DIR = REPO_ROOT / "web"
+ORT_WEB_DIST = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
+MAX_BODY_BYTES = 5 * 1024 * 1024  # 5 MiB per upload
+MAX_PIXELS = 4096 * 4096  # decoded size guard: a small PNG can claim a huge canvas
+RAW_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "image/tiff",
+             "application/octet-stream")
+EXPECTED_BODY = ("a multipart/form-data body with the image in the field 'file', or the raw "
+                 "image bytes with Content-Type image/png, image/jpeg (or another image/*)")
+ENV_MODEL, ENV_THREADS, ENV_LABELS = "COURSE_SERVE_MODEL", "COURSE_SERVE_THREADS", "COURSE_SERVE_LABELS"
+
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("text/javascript", ".mjs")
+
+
+class RequestError(Exception):
+    """A bad request: answered with ``status`` and a JSON error saying what was expected."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode uploaded bytes to an RGB uint8 array; ``RequestError`` for anything unusable.
+
+    The pixel count is checked from the header, before any pixel is decompressed.
+    """
+    if not data:
+        raise RequestError(400, f"empty body: expected {EXPECTED_BODY}")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise RequestError(413, f"image is {width}x{height} = {width * height:,} pixels; "
+                                        f"this service decodes at most {max_pixels:,} "
+                                        "(decompression-bomb guard)")
+            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    except Image.DecompressionBombError as error:
+        raise RequestError(413, f"image too large to decode (decompression-bomb guard): {error}") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        kind = "not an image" if isinstance(error, UnidentifiedImageError) else "corrupt image"
+        raise RequestError(400, f"{kind}: expected a complete PNG, JPEG or another image Pillow "
+                                f"reads ({type(error).__name__}: {error})") from error
+
+
+@dataclass
+class Classifier:
+    """One ORT session with the labels and preprocessing that match its model."""
+
+    session: ort.InferenceSession
+    model_path: Path
+    labels: list[str]
+    kind: str  # "digits" or "imagenet"
+    threads: int | None
+
+    @property
+    def input_size(self) -> int:
+        size = input_specs(self.session)[0].shape[-1]
+        return size if isinstance(size, int) else (64 if self.kind == "digits" else 224)
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        if self.kind == "digits":
+            return preprocess_digit(image, size=self.input_size)
+        return preprocess_imagenet(image)
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """Class probabilities for one RGB uint8 image."""
+        return softmax(run(self.session, self.preprocess(image))[0][0])
+
+    def classify_bytes(self, data: bytes, k: int) -> dict:
+        """Decode, preprocess, run, top-k; the answer of ``POST /classify`` with timings."""
+        t0 = time.perf_counter()
+        image = decode_image(data)
+        t1 = time.perf_counter()
+        batch = self.preprocess(image)
+        t2 = time.perf_counter()
+        logits = run(self.session, batch)[0]
+        t3 = time.perf_counter()
+        predictions = top_k(softmax(logits[0]), self.labels, k)
+        return {"model": self.model_path.name,
+                "image": {"width": int(image.shape[1]), "height": int(image.shape[0])},
+                "predictions": [{"rank": p.rank, "label": p.label, "index": p.index,
+                                 "probability": p.probability} for p in predictions],
+                "server_ms": {"decode": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3,
+                              "inference": (t3 - t2) * 1e3}}
+
+    def metadata(self) -> dict:
+        meta = self.session.get_modelmeta()
+        return {"model": self.model_path.name,
+                "inputs": [{"name": i.name, "shape": list(i.shape), "type": i.type}
+                           for i in self.session.get_inputs()],
+                "outputs": [{"name": o.name, "shape": list(o.shape), "type": o.type}
+                            for o in self.session.get_outputs()],
+                "preprocessing": self.kind, "labels": self.labels if len(self.labels) <= 10
+                else f"{len(self.labels)} ImageNet classes",
+                "metadata": dict(meta.custom_metadata_map), "intra_op_threads": self.threads,
+                "providers": self.session.get_providers(), "max_body_bytes": MAX_BODY_BYTES,
+                "max_pixels": MAX_PIXELS,
+                "versions": {"onnxruntime": ort.__version__, "python": platform.python_version()}}
+
+
+def load_classifier(model: str | Path, threads: int | None = None,
+                    labels: str | None = None) -> Classifier:
+    """Open ``model`` once; labels follow the number of classes (10 digits, 1000 ImageNet)."""
+    path = Path(model)
+    session = create_session(path, threads=threads)
+    classes = session.get_outputs()[0].shape[-1]
+    kind = labels or {10: "digits", 1000: "imagenet"}.get(classes)
+    if kind is None:
+        raise InvalidModelError(f"{path.name} outputs {classes} classes; expected 10 (digits) or "
+                                "1000 (imagenet), or pass --labels")
+    names = labels_for(kind)
+    if isinstance(classes, int) and classes != len(names):
+        raise InvalidModelError(f"{path.name} outputs {classes} classes but --labels {kind} has "
+                                f"{len(names)}")
+    return Classifier(session, path, names, kind, threads)
+
+
+def course_model_onnx() -> Path:
+    """The course model (digits resnet18) as ONNX under artifacts/models/, exported if absent."""
+    import torch
+
+    from helpers.course_model import INPUT_SHAPE, load_or_train_course_model
+    from helpers.export import export_if_missing
+    from helpers.paths import artifacts_dir
+
+    course = load_or_train_course_model(progress=False)
+    return export_if_missing(course.model, torch.randn(*INPUT_SHAPE),
+                             artifacts_dir("models") / f"course_{course.config.tag()}.onnx",
+                             dynamo=True, dynamic_dims={0: "batch"},
+                             metadata={"weights": "trained on digits"})
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise RequestError(400, f"Content-Length {declared!r} is not a number of bytes")
+        if int(declared) > limit:
+            raise RequestError(413, f"body of {int(declared):,} bytes is over the limit of "
+                                    f"{limit:,} bytes; expected a smaller image")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"body is over the limit of {limit:,} bytes; expected a "
+                                    "smaller image")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def image_bytes(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The uploaded image's bytes, from a multipart field ``file`` or a raw ``image/*`` body."""
+    media = _media_type(request.headers.get("content-type"))
+    if media != "multipart/form-data" and media not in RAW_TYPES and not media.startswith("image/"):
+        raise RequestError(415, f"Content-Type {media or '(none)'!r} not accepted; expected "
+                                f"{EXPECTED_BODY}")
+    body = await read_body(request, limit)
+    if media != "multipart/form-data":
+        return body
+    if not body:
+        raise RequestError(400, f"empty body: expected {EXPECTED_BODY}")
+
+    async def once():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, once(), max_files=1, max_fields=8,
+                                     max_part_size=limit).parse()
+    except Exception as error:  # noqa: BLE001 - python-multipart raises several types
+        raise RequestError(400, f"corrupt multipart body ({error}); expected {EXPECTED_BODY}") from error
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        await form.close()
+        raise RequestError(400, f"no file in the form field 'file' (fields: {sorted(form.keys())}); "
+                                f"expected {EXPECTED_BODY}")
+    data = await upload.read()
+    await form.close()
+    return data
+
+
+def parse_k(value: str | None, classes: int) -> int:
+    """The ``k`` query parameter: an integer between 1 and the number of classes."""
+    if value is None:
+        return min(5, classes)
+    if not value.isdigit() or not 1 <= int(value) <= classes:
+        raise RequestError(422, f"query parameter k={value!r}: expected an integer between 1 and {classes}")
+    return int(value)
+
+
+def create_app(classifier: Classifier, web_dir: Path = WEB_DIR,
+               ort_dist: Path = ORT_WEB_DIST) -> FastAPI:
+    """The FastAPI application around one ``Classifier``."""
+    app = FastAPI(title="Course classifier", version="1.0",
+                  description=f"ONNX Runtime {ort.__version__} serving {classifier.model_path.name}")
+
+    @app.exception_handler(RequestError)
+    async def request_error(_: Request, error: RequestError) -> JSONResponse:
+        return JSONResponse({"error": error.message}, status_code=error.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        message = error.detail if isinstance(error.detail, str) else str(error.detail)
+        if error.status_code == 404:
+            message = f"no such path {request.url.path}; expected /classify, /health, /model, /web/"
+        return JSONResponse({"error": message}, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": f"invalid request: {error.errors()}"}, status_code=422)
+
+    body_doc = {"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"}}}},
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+        "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+        "parameters": [{"name": "k", "in": "query", "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "default": 5},
+                        "description": "how many classes to return"}]}
+
+    @app.post("/classify", openapi_extra=body_doc,
+              summary="Top-k classes of one image (multipart field 'file' or raw image body)")
+    async def classify(request: Request) -> dict:
+        k = parse_k(request.query_params.get("k"), len(classifier.labels))
+        data = await image_bytes(request)
+        return await run_in_threadpool(classifier.classify_bytes, data, k)
+
+    @app.get("/health", summary="Liveness: the model is loaded")
+    def health() -> dict:
+        return {"status": "ok", "model": classifier.model_path.name}
+
+    @app.get("/model", summary="Inputs, outputs, labels, preprocessing and versions")
+    def model() -> dict:
+        return classifier.metadata()
+
+    @app.get("/model.onnx", summary="The ONNX file this service runs (the web page loads it)")
+    def model_file() -> FileResponse:
+        return FileResponse(classifier.model_path, media_type="application/octet-stream")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/web/")
+
+    @app.get("/digits/", include_in_schema=False)
+    def digit_names() -> list[str]:
+        return sorted(p.name for p in DIGITS_DIR.glob("*.png"))
+
+    if DIGITS_DIR.is_dir():  # sample PNGs for the page (written by python -m helpers.data)
+        app.mount("/digits", StaticFiles(directory=DIGITS_DIR), name="digits")
+    if web_dir.is_dir():
+        app.mount("/web", StaticFiles(directory=web_dir, html=True), name="web")
+    if ort_dist.is_dir():
+        app.mount("/ort", StaticFiles(directory=ort_dist), name="ort")
+    else:
+        @app.get("/ort/{name:path}", include_in_schema=False)
+        def ort_missing(name: str) -> JSONResponse:
+            return JSONResponse({"error": f"onnxruntime-web is not installed ({name} not served); "
+                                          "run: npm ci --prefix web"}, status_code=404)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --workers N``: each worker process opens its own session."""
+    threads = os.environ.get(ENV_THREADS)
+    return create_app(load_classifier(os.environ[ENV_MODEL], int(threads) if threads else None,
+                                      os.environ.get(ENV_LABELS) or None))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m helpers.serve",
+                                     description="Serve an ONNX image classifier over HTTP.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path, help="path to the .onnx file")
+    source.add_argument("--course-model", action="store_true",
+                        help="serve the course model (trained and exported on first use)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads per worker")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes, each with its own session (default 1)")
+    parser.add_argument("--labels", choices=("digits", "imagenet"), default=None,
+                        help="class names; default: from the number of classes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    args = build_parser().parse_args(argv)
+    if args.course_model:
+        args.model = course_model_onnx()
+    try:
+        classifier = load_classifier(args.model, args.threads, args.labels)
+    except (FileNotFoundError, InvalidModelError) as error:
+        print(f"error: cannot start the service: {error}", file=sys.stderr)
+        return 2
+    print(f"serving {classifier.model_path.name} ({classifier.kind}, threads="
+          f"{args.threads or 'ORT default'}, workers={args.workers}) on "
+          f"http://{args.host}:{args.port}/  (page: /web/, API docs: /docs)", flush=True)
+    if args.workers == 1:
+        uvicorn.run(create_app(classifier), host=args.host, port=args.port, log_level="warning")
+        return 0
+    del classifier  # each worker opens its own session
+    os.environ[ENV_MODEL] = str(args.model.resolve())
+    os.environ[ENV_THREADS] = str(args.threads or "")
+    os.environ[ENV_LABELS] = args.labels or ""
+    uvicorn.run("helpers.serve:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

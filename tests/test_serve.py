@@ -1,0 +1,163 @@
+"""The HTTP service: good requests, every kind of bad input (4xx + message), then still serving."""
+
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from helpers.loadtest import ServerStartError, burst, running_server
+from helpers.paths import REPO_ROOT
+from helpers.serve import MAX_BODY_BYTES, MAX_PIXELS, create_app, load_classifier
+
+
+def png_bytes(size: tuple[int, int] = (64, 64), mode: str = "RGB", seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "L": 1}[mode]
+    array = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8).squeeze()
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def blank_png(width: int, height: int) -> bytes:
+    """A black greyscale PNG: a few kB on the wire, ``width * height`` bytes once decoded."""
+    buffer = io.BytesIO()
+    Image.new("L", (width, height)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def claims_size(png: bytes, width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb's calling card)."""
+    ihdr = bytearray(png[16:29])  # width, height, depth, colour type, ... after b"IHDR"
+    ihdr[0:8] = struct.pack(">II", width, height)
+    chunk = b"IHDR" + bytes(ihdr)
+    return png[:12] + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[33:]
+
+
+@pytest.fixture(scope="module")
+def client(tiny_onnx):
+    with TestClient(create_app(load_classifier(tiny_onnx, threads=1))) as test_client:
+        yield test_client
+
+
+def assert_still_serving(client) -> None:
+    response = client.post("/classify", content=png_bytes(), headers={"content-type": "image/png"})
+    assert response.status_code == 200, response.text
+
+
+def test_multipart_upload_gets_top_k_with_labels(client):
+    response = client.post("/classify?k=3", files={"file": ("x.png", png_bytes(), "image/png")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [p["rank"] for p in body["predictions"]] == [1, 2, 3]
+    assert {p["label"] for p in body["predictions"]} <= set("0123456789")
+    probabilities = [p["probability"] for p in body["predictions"]]
+    assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1
+
+
+def test_raw_body_gives_the_same_answer_as_multipart(client):
+    data = png_bytes(seed=3)
+    raw = client.post("/classify", content=data, headers={"content-type": "image/png"}).json()
+    form = client.post("/classify", files={"file": ("x.png", data, "image/png")}).json()
+    assert raw["predictions"] == form["predictions"] and len(raw["predictions"]) == 5
+
+
+def test_answer_matches_the_session_called_directly(client, tiny_onnx):
+    data = png_bytes((20, 30), seed=5)  # not 64x64: the service resizes like preprocess_digit
+    classifier = load_classifier(tiny_onnx, threads=1)
+    expected = classifier.probabilities(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+    body = client.post("/classify?k=10", content=data, headers={"content-type": "image/png"}).json()
+    got = np.zeros(10)
+    for p in body["predictions"]:
+        got[p["index"]] = p["probability"]
+    assert np.abs(got - expected).max() < 1e-9
+
+
+def test_health_and_model_metadata(client):
+    assert client.get("/health").json()["status"] == "ok"
+    meta = client.get("/model").json()
+    assert meta["inputs"][0]["name"] == "input" and meta["preprocessing"] == "digits"
+    assert meta["labels"] == list("0123456789") and meta["intra_op_threads"] == 1
+    schema = client.get("/openapi.json").json()["paths"]["/classify"]["post"]
+    assert {"multipart/form-data", "image/png"} <= set(schema["requestBody"]["content"])
+
+
+BAD_REQUESTS = {
+    "not an image": (dict(content=b"hello, this is text", headers={"content-type": "image/png"}),
+                     400, "not an image"),
+    "empty body": (dict(content=b"", headers={"content-type": "image/png"}), 400, "empty body"),
+    "body over the size limit": (dict(content=b"\0" * (MAX_BODY_BYTES + 1),
+                                      headers={"content-type": "image/png"}), 413, "over the limit"),
+    "decompression bomb (header)": (dict(content=claims_size(png_bytes(), 30000, 30000),
+                                         headers={"content-type": "image/png"}), 413, "decompression"),
+    "decompression bomb (real)": (dict(content=blank_png(4200, 4200),
+                                       headers={"content-type": "image/png"}), 413, "decompression"),
+    "wrong content type": (dict(content=png_bytes(), headers={"content-type": "application/json"}),
+                           415, "expected a multipart/form-data body"),
+    "no content type": (dict(content=png_bytes()), 415, "not accepted"),
+    "corrupt upload (truncated PNG)": (dict(content=png_bytes()[:300],
+                                            headers={"content-type": "image/png"}), 400, "corrupt image"),
+    "multipart without 'file'": (dict(files={"picture": ("x.png", png_bytes(), "image/png")}),
+                                 400, "no file in the form field 'file'"),
+    "corrupt multipart": (dict(content=b"--nope\r\ngarbage",
+                               headers={"content-type": "multipart/form-data; boundary=xyz"}),
+                          400, "expected a multipart/form-data body"),
+    "k out of range": (dict(params={"k": "11"}, content=png_bytes(),
+                            headers={"content-type": "image/png"}), 422, "between 1 and 10"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=str)
+def test_bad_input_gets_a_4xx_json_error_then_the_service_still_answers(client, case):
+    kwargs, status, message = BAD_REQUESTS[case]
+    response = client.post("/classify", **kwargs)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"], response.json()
+    assert_still_serving(client)
+
+
+def test_the_bomb_guard_sits_below_pillows_own_limit():
+    assert MAX_PIXELS < 4200 * 4200 and MAX_PIXELS < Image.MAX_IMAGE_PIXELS
+
+
+def test_unknown_path_and_wrong_method_are_json_4xx(client):
+    missing = client.get("/nope")
+    assert missing.status_code == 404 and "expected /classify" in missing.json()["error"]
+    assert client.get("/classify").status_code == 405
+
+
+def test_model_that_cannot_load_stops_start_up_with_one_line(tmp_path, corrupt_onnx):
+    for model in (tmp_path / "missing.onnx", corrupt_onnx):
+        result = subprocess.run([sys.executable, "-m", "helpers.serve", "--model", str(model)],
+                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: cannot start the service:"), lines
+        assert model.name in lines[0]
+
+
+def test_running_server_reports_a_start_failure(tmp_path):
+    with pytest.raises(ServerStartError, match="missing.onnx"), \
+            running_server(tmp_path / "missing.onnx"):
+        pass
+
+
+def test_a_bounded_burst_gets_no_errors_and_the_process_survives(tiny_onnx):
+    with running_server(tiny_onnx, threads=1) as server:
+        statuses = burst(server.url, png_bytes(), requests=200, concurrency=8)
+        assert len(statuses) == 200 and set(statuses) == {200}
+        bad = burst(server.url, b"junk", requests=16, concurrency=8)
+        assert set(bad) == {400}
+        assert server.alive()
+        import httpx
+
+        assert httpx.get(f"{server.url}/health").status_code == 200
+    assert not server.alive()
