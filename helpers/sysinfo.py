@@ -127,3 +127,50 @@ def format_machine(info: dict[str, object]) -> str:
             f"{info['logical_cpus']} logical CPUs, {info['memory_gb']} GiB RAM, {info['os']}, "
             f"python {info['python']}, {shown}, {cuda}; load average at start "
             f"{info.get('load_average')}")
+
+
+def cpu_flags() -> set[str]:
+    """The instruction-set flags ``/proc/cpuinfo`` reports (empty set elsewhere)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return set()
+    for line in cpuinfo.read_text(errors="replace").splitlines():
+        if line.startswith("flags") and ":" in line:
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_clock_ghz() -> tuple[float | None, str]:
+    """The clock in GHz and where it comes from: the "@ x GHz" of the model name, else the
+    current "cpu MHz" of ``/proc/cpuinfo`` (a VM often reports only the latter)."""
+    import re
+
+    match = re.search(r"@\s*([\d.]+)\s*GHz", cpu_model())
+    if match:
+        return float(match.group(1)), "model name"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.lower().startswith("cpu mhz") and ":" in line:
+                return float(line.split(":", 1)[1]) / 1000, "cpu MHz (current clock)"
+    return None, "unknown"
+
+
+def theoretical_peak_gflops(threads: int, fma_units: int | None = None) -> dict[str, object]:
+    """float32 peak = cores × lanes × 2 (a fused multiply-add is 2 FLOP) × FMA units × clock.
+
+    Lanes: 16 with AVX-512, 8 with AVX2, 4 otherwise. FMA units per core are not in
+    ``/proc/cpuinfo``: assumed 2 with AVX-512 (server cores since Skylake-SP; some parts
+    have 1) and with AVX2, 1 otherwise; pass ``fma_units`` to override. Turbo and AVX-512
+    clock offsets are ignored. The returned dict states every assumption.
+    """
+    flags = cpu_flags()
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    fma = "fma" in flags or "avx512f" in flags
+    units = fma_units or (2 if lanes >= 8 and fma else 1)
+    ghz, clock_source = cpu_clock_ghz()
+    cores = min(threads, physical_cores())
+    peak = cores * lanes * (2 if fma else 1) * units * ghz if ghz else None
+    return {"peak_gflops": peak, "cores": cores, "fp32_lanes": lanes, "fma": fma,
+            "fma_units_per_core": units, "fma_units_assumed": fma_units is None, "ghz": ghz,
+            "clock_source": clock_source}

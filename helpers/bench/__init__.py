@@ -38,6 +38,7 @@ from helpers.bench.grid import (
     GRIDS,
     Cell,
     GridSpec,
+    compare_settings,
     grid_settings,
     machine_ceiling,
     measure_cell,

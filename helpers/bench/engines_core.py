@@ -186,7 +186,7 @@ register_engine("torch-channels-last", "PyTorch channels_last", load_torch, file
                 family="pytorch", aliases=("channels-last",), options={"channels_last": True})
 register_engine("torch-compile", "PyTorch torch.compile (Inductor)", load_torch,
                 files="weights", family="pytorch", aliases=("compile", "inductor"),
-                options={"compile": True})
+                options={"compile": True, "keep_loaded": True})
 register_engine("torch-cuda", "PyTorch CUDA", load_torch, files="weights", family="pytorch",
                 aliases=("cuda",), options={"device": "cuda"}, available=_no_cuda)
 register_engine("ort", "ORT fixed axes", load_ort, files="onnx-fixed", family="ort",

@@ -316,3 +316,53 @@ def run_grid(spec: GridSpec, report_dir=None, *, progress: bool = True, reuse: b
 def quick_spec(spec: GridSpec, **changes: Any) -> GridSpec:
     """``spec`` with some fields changed (validated again)."""
     return replace(spec, **changes)
+
+
+def compare_settings(base: dict[str, Any], variants: dict[str, dict[str, Any]],
+                     policy: RunPolicy, threads: int | None = None,
+                     seed: int = 0) -> list[dict[str, Any]]:
+    """One engine under several settings, in rounds interleaved across the settings.
+
+    ``base``: engine, model, batch, size, files (and options); ``variants``: name → engine
+    options, where ``threads`` and ``files`` replace the base's. One worker per setting;
+    each record gets ``setting``, the cell figures of :func:`combine_rounds` and
+    ``busy_rounds`` (rounds on a busy machine, for all settings alike).
+    """
+    threads = threads or physical_cores()
+    workers = {name: WorkerProcess(int(v.get("threads", threads))) for name, v in variants.items()}
+    log: dict[str, list] = {name: [] for name in variants}
+    rng, watch = random.Random(seed), CpuWatch()
+    probe0 = min(probe_kernel_ms() for _ in range(3))
+    busy = 0
+    try:
+        for _ in range(policy.rounds):
+            order = list(variants)
+            rng.shuffle(order)
+            watcher = _Round(watch, probe0)
+            for name in order:
+                change = variants[name]
+                options = {k: v for k, v in change.items() if k not in ("threads", "files")}
+                spec = {**base, "files": change.get("files", base.get("files", {})),
+                        "policy": asdict(policy),
+                        "options": {**base.get("options", {}), **options}}
+                log[name].append(workers[name].request(spec))
+            busy += watcher.close()["busy"]
+    finally:
+        for worker in workers.values():
+            worker.close()
+    records = []
+    for name, rounds in log.items():
+        ok = [r for r in rounds if r.get("status") == "ok"]
+        if not ok:
+            records.append({**rounds[-1], "setting": name})
+            continue
+        record = {k: v for k, v in ok[0].items() if k != "round_data"}
+        record.update(combine_rounds([r["round_data"][0] for r in ok]))
+        record.update(setting=name, busy_rounds=busy,
+                      round_medians_ms=[round(float(np.median(r["round_data"][0]["times_ms"])), 3)
+                                        for r in ok],
+                      load_ms=float(np.median([r["load_ms"] for r in ok])),
+                      peak_rss_mb=float(np.median([r["peak_rss_mb"] for r in ok])),
+                      model_rss_mb=float(np.median([r["model_rss_mb"] for r in ok])))
+        records.append(record)
+    return records
