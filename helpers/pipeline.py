@@ -187,3 +187,33 @@ def export_pipeline(classifier: nn.Module, spec: Preprocessing, path: str | Path
     return export_image_module(ImagePipeline(classifier, spec, k), path, output_names=OUTPUTS,
                                metadata=pipeline_metadata(spec, classes, k, labels, weights))
 
+
+
+def topk_as_input(path: str | Path, out_path: str | Path, name: str = "k") -> Path:
+    """Turn the fixed k of an all-in-one file into a graph input ``k`` (int64 [1]).
+
+    torch.export bakes ``k`` in as a constant; ONNX ``TopK`` reads it from a tensor, so
+    rewiring that tensor to a new graph input lets one file serve any k up to the classes.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    node = next((n for n in graph.node if n.op_type == "TopK"), None)
+    if node is None:
+        raise ValueError(f"{Path(path).name} has no TopK node")
+    constant = node.input[1]
+    node.input[1] = name
+    graph.input.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.INT64, [1]))
+    if not any(constant in n.input for n in graph.node):
+        kept = [i for i in graph.initializer if i.name != constant]
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+    for output in graph.output:
+        if output.name in node.output:
+            output.type.tensor_type.shape.dim[-1].dim_param = name
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
+                                        "topk": f"input '{name}'"})
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out_path))
+    return Path(out_path)

@@ -17,13 +17,14 @@ PIPELINE_KEY = "pipeline"  # metadata key that marks an all-in-one file
 PIPELINE_KIND = "uint8-image-to-topk"
 IMAGE_INPUT = "image"  # uint8 [H, W, 3], RGB
 OUTPUTS = ("probabilities", "indices")  # float32 [k], int64 [k]
+K_INPUT = "k"  # int64 [1], when k is an input rather than fixed
 
 
 def is_pipeline(session) -> bool:
     """True for an all-in-one file: marked in its metadata, or one uint8 [H, W, 3] input."""
     if session.get_modelmeta().custom_metadata_map.get(PIPELINE_KEY) == PIPELINE_KIND:
         return True
-    specs = input_specs(session)
+    specs = [spec for spec in input_specs(session) if spec.name != K_INPUT]
     return (len(specs) == 1 and np.dtype(specs[0].dtype) == np.uint8
             and len(specs[0].shape) == 3 and specs[0].shape[-1] == 3)
 
@@ -42,8 +43,18 @@ def pipeline_classes(session) -> int | None:
 
 def classify_pixels(session, image: np.ndarray, labels: Sequence[str],
                     k: int | None = None) -> list[Prediction]:
-    """Top-k predictions of an all-in-one file for one uint8 [H, W, 3] RGB image."""
-    probabilities, indices = run(session, np.ascontiguousarray(image, dtype=np.uint8))[:2]
+    """Top-k predictions of an all-in-one file for one uint8 [H, W, 3] RGB image.
+
+    A file whose k is an input (``helpers.pipeline.topk_as_input``) gets ``k`` (default 5).
+    """
+    pixels = np.ascontiguousarray(image, dtype=np.uint8)
+    names = [spec.name for spec in input_specs(session)]
+    if K_INPUT in names:
+        k = 5 if k is None else k
+        feeds = {names[0]: pixels, K_INPUT: np.array([k], dtype=np.int64)}
+        probabilities, indices = run(session, feeds)[:2]
+    else:
+        probabilities, indices = run(session, pixels)[:2]
     k = len(indices) if k is None else k
     if k > len(indices):
         raise ValueError(f"the model returns its top {len(indices)} classes; asked for {k}")

@@ -158,3 +158,27 @@ def test_export_is_reused_until_something_changes(tmp_path, tiny_model):
     assert path.stat().st_mtime_ns == first
     export_pipeline(tiny_model, DIGITS, path, classes=10, k=4)
     assert create_session(path).get_outputs()[0].shape == [4]
+
+
+def test_topk_becomes_an_input(tiny_pipeline, tmp_path):
+    from helpers.pipeline import topk_as_input
+
+    path = topk_as_input(tiny_pipeline, tmp_path / "k_input.onnx")
+    session = create_session(path)
+    assert [i.name for i in session.get_inputs()] == ["image", "k"]
+    image = np.random.default_rng(0).integers(0, 256, (80, 60, 3), dtype=np.uint8)
+    fixed = run(create_session(tiny_pipeline), image)
+    for k in (1, 3, 10):
+        probabilities, indices = run(session, {"image": image, "k": np.array([k], dtype=np.int64)})
+        assert probabilities.shape == (k,) and indices.shape == (k,)
+        shared = min(k, 3)
+        assert indices[:shared].tolist() == fixed[1][:shared].tolist()
+    assert is_pipeline(session) and pipeline_k(session) is None
+    assert len(classify_pixels(session, image, labels_for("digits"), k=7)) == 7
+
+
+def test_topk_as_input_needs_a_topk(tiny_onnx, tmp_path):
+    from helpers.pipeline import topk_as_input
+
+    with pytest.raises(ValueError, match="has no TopK node"):
+        topk_as_input(tiny_onnx, tmp_path / "x.onnx")
