@@ -1,0 +1,79 @@
+"""The web page: pinned onnxruntime-web served locally, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from fastapi.testclient import TestClient
+
+from helpers.browser import (
+    classify_in_page,
+    handmade_classifier,
+    headless_chromium,
+    missing_reason,
+    open_page,
+    page_status_text,
+)
+from helpers.data import digit_png_paths
+from helpers.images import load_image
+from helpers.loadtest import running_server
+from helpers.paths import REPO_ROOT
+from helpers.serve import ORT_WEB_DIST, create_app, load_classifier
+
+WEB = REPO_ROOT / "web"
+needs_browser = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
+needs_ort_web = pytest.mark.skipif(not ORT_WEB_DIST.is_dir(),
+                                   reason="onnxruntime-web missing: run npm ci --prefix web")
+
+
+def test_package_json_pins_onnxruntime_web_and_the_lock_agrees():
+    package = json.loads((WEB / "package.json").read_text())
+    lock = json.loads((WEB / "package-lock.json").read_text())
+    assert package["dependencies"] == {"onnxruntime-web": "1.30.0"}
+    assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == "1.30.0"
+
+
+def test_node_modules_is_ignored_by_git():
+    assert "web/node_modules/" in (REPO_ROOT / ".gitignore").read_text().splitlines()
+
+
+@needs_ort_web
+def test_the_service_serves_the_page_and_wasm_as_application_wasm(tiny_onnx):
+    client = TestClient(create_app(load_classifier(tiny_onnx)))
+    assert "onnxruntime-web" in client.get("/web/").text
+    wasm = client.get("/ort/ort-wasm-simd-threaded.wasm")
+    assert wasm.status_code == 200 and wasm.headers["content-type"] == "application/wasm"
+    assert wasm.content[:4] == b"\0asm"
+    assert "javascript" in client.get("/ort/ort.wasm.min.mjs").headers["content-type"]
+    assert client.get("/model.onnx").content == tiny_onnx.read_bytes()
+    assert client.get("/digits/").json() == [p.name for p in digit_png_paths()]
+
+
+@needs_browser
+def test_the_page_classifies_every_digit_png_like_python_ort(tiny_onnx):
+    classifier = load_classifier(tiny_onnx, threads=1)
+    with running_server(tiny_onnx, threads=1) as server, headless_chromium() as driver:
+        assert open_page(driver, f"{server.url}/web/") == "ready", page_status_text(driver)
+        for path in digit_png_paths():
+            in_page, _ = classify_in_page(driver, f"/digits/{path.name}")
+            in_python = classifier.probabilities(load_image(path))
+            assert np.abs(in_page - in_python).max() < 1e-5, path.name
+            assert in_page.argmax() == in_python.argmax()
+
+
+@needs_browser
+def test_ir_version_14_is_rejected_by_the_page_and_ir_10_loads(tmp_path):
+    newest = tmp_path / "ir_default.onnx"
+    onnx.save(handmade_classifier(), newest)
+    assert onnx.load(newest).ir_version >= 14
+    fixed = tmp_path / "ir10.onnx"
+    onnx.save(handmade_classifier(ir_version=10), fixed)
+    with headless_chromium() as driver:
+        with running_server(newest, threads=1) as server:
+            status = open_page(driver, f"{server.url}/web/")
+            assert status.startswith("error") and "version" in status.lower(), status
+        with running_server(fixed, threads=1) as server:
+            assert open_page(driver, f"{server.url}/web/") == "ready", page_status_text(driver)
