@@ -15,7 +15,6 @@ Bad requests get a 4xx JSON ``{"error": ...}`` that says what was expected.
 from __future__ import annotations
 
 import argparse
-import io
 import mimetypes
 import os
 import platform
@@ -31,10 +30,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from PIL import Image, UnidentifiedImageError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
 
+from helpers import images
 from helpers.checks import InvalidModelError
 from helpers.images import preprocess_digit, preprocess_imagenet
 from helpers.labels import labels_for, softmax, top_k
@@ -65,26 +64,19 @@ class RequestError(Exception):
 
 
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode uploaded bytes to an RGB uint8 array; ``RequestError`` for anything unusable.
+    """Decode an upload with ``helpers.images.decode_image``; ``RequestError`` when unusable.
 
-    The pixel count is checked from the header, before any pixel is decompressed.
+    The pixel count is checked from the header, before any pixel is decompressed: a
+    decompression bomb gets 413, anything else that is not a readable image 400.
     """
     if not data:
         raise RequestError(400, f"empty body: expected {EXPECTED_BODY}")
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise RequestError(413, f"image is {width}x{height} = {width * height:,} pixels; "
-                                        f"this service decodes at most {max_pixels:,} "
-                                        "(decompression-bomb guard)")
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except Image.DecompressionBombError as error:
-        raise RequestError(413, f"image too large to decode (decompression-bomb guard): {error}") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        kind = "not an image" if isinstance(error, UnidentifiedImageError) else "corrupt image"
-        raise RequestError(400, f"{kind}: expected a complete PNG, JPEG or another image Pillow "
-                                f"reads ({type(error).__name__}: {error})") from error
+        return images.decode_image(data, "upload", max_pixels=max_pixels)
+    except images.ImageReadError as error:
+        bomb = "decompression bomb" in str(error)
+        kind = "image too large to decode" if bomb else "not an image or a corrupt image"
+        raise RequestError(413 if bomb else 400, f"{kind}: {error}") from error
 
 
 @dataclass

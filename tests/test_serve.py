@@ -92,7 +92,7 @@ def test_health_and_model_metadata(client):
 
 BAD_REQUESTS = {
     "not an image": (dict(content=b"hello, this is text", headers={"content-type": "image/png"}),
-                     400, "not an image"),
+                     400, "not an image or a corrupt image"),
     "empty body": (dict(content=b"", headers={"content-type": "image/png"}), 400, "empty body"),
     "body over the size limit": (dict(content=b"\0" * (MAX_BODY_BYTES + 1),
                                       headers={"content-type": "image/png"}), 413, "over the limit"),
@@ -104,7 +104,7 @@ BAD_REQUESTS = {
                            415, "expected a multipart/form-data body"),
     "no content type": (dict(content=png_bytes()), 415, "not accepted"),
     "corrupt upload (truncated PNG)": (dict(content=png_bytes()[:300],
-                                            headers={"content-type": "image/png"}), 400, "corrupt image"),
+                                            headers={"content-type": "image/png"}), 400, "cannot read upload as an image"),
     "multipart without 'file'": (dict(files={"picture": ("x.png", png_bytes(), "image/png")}),
                                  400, "no file in the form field 'file'"),
     "corrupt multipart": (dict(content=b"--nope\r\ngarbage",
