@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course test lab bench lint clean weights
+.PHONY: setup course test lab bench bench-twice lint clean weights
 
 setup: $(STAMP)
 
@@ -31,6 +31,13 @@ lab: setup
 
 bench: setup
 	$(PY) -m helpers.bench --grid full --report reports/bench
+
+# Two full grids back to back on a quiet machine, then their findings and headline compared
+# (exit status 1 when they disagree); notebook 05 reuses the second run (reports/bench).
+bench-twice: setup
+	$(PY) -m helpers.bench --grid full --report reports/bench-1
+	$(PY) -m helpers.bench --grid full --report reports/bench
+	set -o pipefail; $(PY) -m helpers.bench --compare reports/bench-1 reports/bench | tee reports/bench-twice.md
 
 weights: setup
 	$(PY) -m helpers.models

@@ -35,7 +35,8 @@ def synthetic_records(ort_factor=0.5, dynamic_factor=1.0, sim_factor=1.0, cuda=F
                         "threads": 2, "status": "ok", "median_ms": ms,
                         "low_ms": ms * (1 - spread), "high_ms": ms * (1 + spread),
                         "spread_pct": 200 * spread, "rounds": 3,
-                        "round_medians_ms": [ms * (1 - spread), ms, ms * (1 + spread)],
+                        "round_medians_ms": [ms * (1 - spread), ms, ms * (1 + spread)][
+                            ::1 if engine == "torch" else -1],  # rounds that do not pair up
                         "round_busy": [False] * 3, "quality": "ok",
                         "peak_rss_mb": 700.0 if engine == "torch" else 200.0})
                 if not cuda:
@@ -151,7 +152,8 @@ def test_headline_gives_the_ratio_range_over_paired_rounds():
     frame = frame_of(synthetic_records())
     top = bench.headline(frame, model="resnet18", batch=1, size=64)
     assert top["ratio"] == pytest.approx(2.0)
-    assert top["ratio_low"] == pytest.approx(2.0) and top["ratio_high"] == pytest.approx(2.0)
+    assert top["ratio_low"] == pytest.approx(2 * 0.95 / 1.05)
+    assert top["ratio_high"] == pytest.approx(2 * 1.05 / 0.95)
     with pytest.raises(BenchError, match="no torch and ort"):
         bench.headline(frame)
 
@@ -206,3 +208,26 @@ def test_report_round_trip_says_busy_and_suspects(tmp_path):
     assert loaded is not None and len(loaded.records) == len(records)
     assert pd.read_csv(paths["csv"]).shape[0] == len(records)
     assert bench.load_report(tmp_path / "nothing") is None
+
+
+def test_compare_runs_same_findings_and_headline_within_spread(tmp_path, capsys):
+    from helpers.bench.__main__ import main
+    from helpers.bench.report import compare_runs
+
+    settings = bench.grid_settings(bench.GRIDS["quick"])
+    machine = {**machine_info(with_engines=False), "rounds_busy": 0, "rounds_total": 6}
+    shapes = {"sizes": (32, 224)}
+    first = GridResult(synthetic_records(**shapes), machine, settings, wall_s=600)
+    second = GridResult(synthetic_records(ort_factor=0.52, **shapes), machine, settings,
+                        wall_s=610)
+    same = compare_runs(first, second)
+    assert same["same"] and same["headline_agrees"]  # 2.00 vs 1.92; spread 0.40
+    different = compare_runs(first, GridResult(synthetic_records(ort_factor=1.5, **shapes),
+                                               machine, settings, wall_s=600))
+    assert not different["same"] and not different["headline_agrees"]
+    assert different["findings"][0]["same level"] is False
+    bench.write_report(first, tmp_path / "a")
+    bench.write_report(second, tmp_path / "b")
+    assert main(["--compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "Same findings and agreeing headline: yes" in capsys.readouterr().out
+    assert main(["--compare", str(tmp_path / "a"), str(tmp_path / "nothing")]) == 2

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("json", "table"), default="table",
                         help="json: one object per cell per line; table: for people")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("FIRST", "SECOND"),
+                        help="compare two report folders (findings and headline); exit 1 "
+                             "when they disagree")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -91,6 +94,20 @@ def json_line(record: dict[str, Any], machine: dict[str, Any]) -> str:
     return json.dumps(ordered, default=str)
 
 
+def compare_main(first: Path, second: Path) -> int:
+    """``--compare A B``: print the two runs' findings and headline side by side."""
+    from helpers.bench.report import compare_runs, comparison_markdown, load_report
+
+    runs = [load_report(folder) for folder in (first, second)]
+    for folder, run in zip((first, second), runs, strict=True):
+        if run is None:
+            print(f"error: no results.json in {relative(folder)}", file=sys.stderr)
+            return 2
+    result = compare_runs(*runs)
+    print(comparison_markdown(result))
+    return 0 if result["same"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # workers start here: no parser (its engine list would import every engine's library)
@@ -105,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker_main(argv[1]), default=str), flush=True)
         return 0
     args = build_parser().parse_args(argv)
+    if args.compare:
+        return compare_main(*args.compare)
     try:
         spec = spec_from_args(args)
     except BenchError as error:

@@ -126,3 +126,49 @@ def write_report(result: GridResult, folder: str | Path) -> dict[str, Path]:
                                         indent=1, default=str), encoding="utf-8")
     paths["summary"].write_text(summary_markdown(result), encoding="utf-8")
     return paths
+
+
+def _category(level: str) -> str:
+    return "holds except at …" if level.startswith("holds except") else level
+
+
+def compare_runs(first: GridResult, second: GridResult) -> dict[str, Any]:
+    """Do two grids say the same? Findings (level by level) and the headline ratio.
+
+    The headline ratios agree when they differ by less than the wider of the two runs'
+    round-to-round ranges of that ratio; ``same`` is True when every finding has the same
+    level category in both runs and the headline ratios agree.
+    """
+    from helpers.bench.analysis import findings, headline
+
+    a, b = findings(first.frame()), findings(second.frame())
+    rows = [{"claim": x.claim, "first": x.level, "second": y.level,
+             "same level": _category(x.level) == _category(y.level)}
+            for x, y in zip(a, b, strict=True)]
+    ha, hb = headline(first.frame()), headline(second.frame())
+    spread = max(ha["ratio_high"] - ha["ratio_low"], hb["ratio_high"] - hb["ratio_low"])
+    within = abs(ha["ratio"] - hb["ratio"]) < spread if spread > 0 else ha["ratio"] == hb["ratio"]
+    return {"findings": rows, "headline": (ha, hb), "spread": spread, "headline_agrees": within,
+            "same": all(r["same level"] for r in rows) and within,
+            "wall_min": (first.wall_s / 60, second.wall_s / 60),
+            "suspect": (first.settings.get("suspect_cells"), second.settings.get("suspect_cells")),
+            "busy": (first.machine.get("rounds_busy"), second.machine.get("rounds_busy"))}
+
+
+def comparison_markdown(result: dict[str, Any]) -> str:
+    """The closing note's evidence: both runs' findings and headline ratios side by side."""
+    ha, hb = result["headline"]
+    lines = ["# Two full grids, back to back", "",
+             f"Wall time: {result['wall_min'][0]:.1f} and {result['wall_min'][1]:.1f} min; "
+             f"busy rounds {result['busy'][0]} and {result['busy'][1]}; suspect cells left out "
+             f"{result['suspect'][0]} and {result['suspect'][1]}.", "",
+             f"Headline (resnet18 b1 224, PyTorch / ORT): {ha['ratio']:.2f}× (rounds "
+             f"{ha['ratio_low']:.2f}–{ha['ratio_high']:.2f}) and {hb['ratio']:.2f}× (rounds "
+             f"{hb['ratio_low']:.2f}–{hb['ratio_high']:.2f}); difference "
+             f"{abs(ha['ratio'] - hb['ratio']):.2f} versus spread {result['spread']:.2f}: "
+             f"{'agree' if result['headline_agrees'] else 'DO NOT AGREE'}.", "",
+             "| claim | first run | second run | same level |", "|---|---|---|---|"]
+    lines += [f"| {r['claim']} | {r['first']} | {r['second']} | {'yes' if r['same level'] else 'NO'} |"
+              for r in result["findings"]]
+    lines += ["", "Same findings and agreeing headline: " + ("yes" if result["same"] else "NO"), ""]
+    return "\n".join(lines)
