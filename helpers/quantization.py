@@ -8,7 +8,10 @@ folding), then ``quantize_static`` in QDQ format with uint8 activations and int8
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -185,10 +188,11 @@ def quantize_int8(model_path: str | Path, output_path: str | Path, reader: Calib
     prepared = preprocess_for_quantization(source)
     output = Path(output_path)
     output.parent.mkdir(parents=True, exist_ok=True)
-    quantize_static(str(prepared), str(output), reader, quant_format=QuantFormat.QDQ,
-                    per_channel=recipe.per_channel, activation_type=TYPES[recipe.activations],
-                    weight_type=TYPES[recipe.weights], calibrate_method=METHODS[recipe.method],
-                    nodes_to_exclude=list(recipe.nodes_to_exclude) or None)
+    with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
+        quantize_static(str(prepared), str(output), reader, quant_format=QuantFormat.QDQ,
+                        per_channel=recipe.per_channel, activation_type=TYPES[recipe.activations],
+                        weight_type=TYPES[recipe.weights], calibrate_method=METHODS[recipe.method],
+                        nodes_to_exclude=list(recipe.nodes_to_exclude) or None)
     return output
 
 
@@ -205,12 +209,16 @@ def quantize_dynamic_int8(model_path: str | Path, output_path: str | Path,
 
 
 def convert_fp16(model_path: str | Path, output_path: str | Path) -> Path:
-    """Weights and compute in float16 (onnxconverter-common); inputs and outputs stay float32."""
+    """Weights and compute in float16 (onnxconverter-common); inputs and outputs stay float32.
+
+    Weights smaller than float16 can hold are clamped to ±1e-7 (the converter's default)."""
     from onnxconverter_common import float16
 
     source = _require_file(model_path)
     float_input_name(source)
-    converted = float16.convert_float_to_float16(load_model(source), keep_io_types=True)
+    with warnings.catch_warnings():  # one warning per tiny weight clamped to ±1e-7
+        warnings.filterwarnings("ignore", message=".*will be truncated to", category=UserWarning)
+        converted = float16.convert_float_to_float16(load_model(source), keep_io_types=True)
     output = Path(output_path)
     output.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(converted, str(output))

@@ -139,6 +139,7 @@ def discover() -> None:
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if info.name.startswith("engines_"):
             importlib.import_module(f"helpers.bench.{info.name}")
+    importlib.import_module("helpers.bench_quantized")  # ort-int8, ort-fp16, openvino, ... (notebook 11)
 
 
 def engines() -> dict[str, Engine]:

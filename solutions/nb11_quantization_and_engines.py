@@ -1,0 +1,44 @@
+"""Notebook 11 exercise: S8S8, per-tensor, Percentile calibration on 64 validation digits."""
+
+from __future__ import annotations
+
+import torch
+
+from helpers.course_model import INPUT_SHAPE, load_or_train_course_model, to_tensors
+from helpers.data import load_digits_splits
+from helpers.export import export_if_missing
+from helpers.paths import artifacts_dir
+from helpers.quantization import (
+    QuantRecipe,
+    digits_calibration_reader,
+    optimized_op_counts,
+    quantize_int8,
+)
+from helpers.runtime import create_session, run
+
+
+def exercise() -> dict[str, int]:
+    """Float Conv nodes ORT still runs, and test predictions that differ from FP32."""
+    course = load_or_train_course_model(progress=False)
+    work = artifacts_dir("nb11")
+    fp32 = export_if_missing(course.model, torch.zeros(INPUT_SHAPE),
+                             work / f"course_{course.config.tag()}.onnx", dynamic_dims={0: "batch"})
+    recipe = QuantRecipe(activations="s8", weights="s8", per_channel=False, method="percentile")
+    int8 = quantize_int8(fp32, work / f"{fp32.stem}_exercise_{recipe.tag()}_n64.onnx",
+                         digits_calibration_reader(fp32, 64, seed=0), recipe)
+    splits = load_digits_splits()
+    x, _ = to_tensors(splits.x_test, splits.y_test)
+    cpu = ["CPUExecutionProvider"]
+    reference = run(create_session(fp32, providers=cpu), x.numpy())[0]
+    quantized = run(create_session(int8, providers=cpu), x.numpy())[0]
+    return {"float_conv": int(optimized_op_counts(int8)["Conv"]),
+            "differing": int((reference.argmax(1) != quantized.argmax(1)).sum())}
+
+
+def is_correct(answer: dict, expected: dict) -> bool:
+    """Both counts exactly."""
+    try:
+        return (int(answer["float_conv"]) == expected["float_conv"]
+                and int(answer["differing"]) == expected["differing"])
+    except (TypeError, KeyError, ValueError):
+        return False
