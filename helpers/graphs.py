@@ -102,8 +102,9 @@ def netron_png(path: str | Path, out_png: str | Path, size: tuple[int, int] = (7
     try:
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         url = f"http://{address[0]}:{address[1]}/"
-        driver.get(url)
-        # Netron asks once for cookie consent; answer it with its own cookie, then reload.
+        # Netron asks once for cookie consent: set its cookie on a small page of the same
+        # origin first, so the viewer itself loads only once.
+        driver.get(url + "favicon.ico")
         driver.add_cookie({"name": "consent", "value": str(int(time.time() * 1000))})
         driver.get(url)
         deadline = time.monotonic() + timeout
