@@ -64,9 +64,9 @@ def family_engines(frame, family: str) -> list[str]:
 
 
 def speedup_table(frame, baseline: str = "torch", engines_: Sequence[str] | None = None,
-                  value: str = "median_ms"):
+                  value: str = "median_ms", *, include_suspect: bool = False):
     """How many times faster each engine is than ``baseline`` (baseline / engine)."""
-    table = latency_table(frame, value)
+    table = latency_table(frame, value, include_suspect=include_suspect)
     if baseline not in table.columns:
         raise BenchError(f"no {baseline!r} measurements to compare with")
     chosen = engines_ if engines_ is not None else family_engines(frame, "ort")
@@ -82,7 +82,6 @@ def suspect_cells(records: Sequence[dict[str, Any]]) -> dict[tuple, str]:
     """Cells that fail a sanity check, with the reason.
 
     - the round-to-round spread is above ``MAX_SPREAD_PCT`` %;
-    - most rounds ran while the machine was busy;
     - latency *falls* as the input grows (same model, batch and engine) by more than
       ``FALL_MARGIN`` and beyond the spread (the larger input's slowest round is faster than
       the smaller input's fastest round): both cells are suspect.
@@ -93,9 +92,6 @@ def suspect_cells(records: Sequence[dict[str, Any]]) -> dict[tuple, str]:
         key = (r["model"], r["batch"], r["size"], r["engine"])
         if r.get("spread_pct", 0) > MAX_SPREAD_PCT:
             reasons.setdefault(key, []).append(f"round-to-round spread {r['spread_pct']:.0f} %")
-        busy = r.get("round_busy") or []
-        if busy and sum(busy) > len(busy) / 2:
-            reasons.setdefault(key, []).append(f"{sum(busy)}/{len(busy)} rounds on a busy machine")
     series: dict[tuple, list] = {}
     for r in ok:
         series.setdefault((r["model"], r["batch"], r["engine"]), []).append(r)

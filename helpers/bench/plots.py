@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from helpers.bench.analysis import family_engines, latency_table, memory_table, speedup_table
+from helpers.bench.analysis import family_engines, latency_table, speedup_table
 from helpers.bench.common import BenchError
 from helpers.bench.registry import engine_label
 from helpers.colors import engine_color
@@ -19,6 +19,20 @@ def conditions(machine: dict, settings: dict) -> str:
             f"per cell{note}; {cpu}, {machine.get('physical_cores')} physical cores")
 
 
+def _mark_suspects(ax, frame, model: str, batch: int, engines, values) -> None:
+    """Ring the points of suspect cells (kept in the figure, left out of the findings)."""
+    if "quality" not in frame.columns:
+        return
+    rows = frame[(frame.model == model) & (frame.batch == batch) & (frame.quality == "suspect")
+                 & frame.engine.isin(list(engines))]
+    for row in rows.itertuples():
+        if row.engine in values.columns and row.size in values.index:
+            ax.scatter([row.size], [values.loc[row.size, row.engine]], s=90, facecolors="none",
+                       edgecolors="red", linewidths=1.5, zorder=5,
+                       label="suspect cell" if not ax.get_legend_handles_labels()[1].count(
+                           "suspect cell") else None)
+
+
 def _size_axis(ax, sizes) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xticks(list(sizes), [str(s) for s in sizes], rotation=45)
@@ -31,7 +45,8 @@ def plot_latency(frame, model: str, engines: Sequence[str] | None = None, captio
     """Latency (ms, log) against input size with the round-to-round band, a panel per batch."""
     import matplotlib.pyplot as plt
 
-    med, low, high = (latency_table(frame, v) for v in ("median_ms", "low_ms", "high_ms"))
+    med, low, high = (latency_table(frame, v, include_suspect=True)
+                      for v in ("median_ms", "low_ms", "high_ms"))
     if model not in med.index.get_level_values("model"):
         raise BenchError(f"no measurements for model {model!r}")
     batches = sorted(set(med.xs(model, level="model").index.get_level_values("batch")))
@@ -44,12 +59,14 @@ def plot_latency(frame, model: str, engines: Sequence[str] | None = None, captio
             color = engine_color(engine)
             ax.plot(part.index, part[engine], marker="o", color=color, label=engine_label(engine))
             ax.fill_between(part.index, lo[engine], hi[engine], color=color, alpha=0.2)
+        _mark_suspects(ax, frame, model, batch, engines or part.columns, part)
         _size_axis(ax, part.index)
         ax.set_yscale("log")
         ax.set_ylabel("latency per call (ms), median of rounds")
         ax.set_title(f"{model}, batch {batch}: latency against input size")
     axes[0][-1].legend(fontsize=8)
-    fig.text(0.5, 0.0, caption + " Bands: lowest to highest round median.", ha="center",
+    fig.text(0.5, 0.0, caption + " Bands: lowest to highest round median; red rings: suspect "
+             "cells.", ha="center",
              fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
@@ -62,9 +79,9 @@ def plot_speedup(frame, baseline: str = "torch", engines: Sequence[str] | None =
     import numpy as np
 
     chosen = list(engines or family_engines(frame, "ort"))
-    mid = speedup_table(frame, baseline, chosen)
+    mid = speedup_table(frame, baseline, chosen, include_suspect=True)
     # the band: fastest baseline round / slowest engine round .. slowest / fastest
-    low_base, high_base = latency_table(frame, "low_ms"), latency_table(frame, "high_ms")
+    low_base, high_base = (latency_table(frame, v, include_suspect=True) for v in ("low_ms", "high_ms"))
     low = high_base[chosen].rdiv(low_base[baseline], axis=0)
     high = low_base[chosen].rdiv(high_base[baseline], axis=0)
     groups = list(dict.fromkeys((m, b) for m, b, _ in mid.index))
@@ -79,6 +96,7 @@ def plot_speedup(frame, baseline: str = "torch", engines: Sequence[str] | None =
             ax.plot(part.index, part[engine], marker="o", ms=3, color=color,
                     label=engine_label(engine))
             ax.fill_between(part.index, lo[engine], hi[engine], color=color, alpha=0.15)
+        _mark_suspects(ax, frame, model, batch, part.columns, part)
         ax.axhline(1.0, color="black", lw=1, ls="--")
         ax.set_yscale("log")
         values = np.concatenate([lo.to_numpy().ravel(), hi.to_numpy().ravel(), [1.0]])
@@ -99,7 +117,7 @@ def plot_memory(frame, engines: Sequence[str] = ("torch", "ort"), caption: str =
     """Peak resident memory (MiB) of each engine's process against input size, per model/batch."""
     import matplotlib.pyplot as plt
 
-    table = memory_table(frame)
+    table = latency_table(frame, "peak_rss_mb", include_suspect=True)
     groups = list(dict.fromkeys((m, b) for m, b, _ in table.index))
     fig, axes = plt.subplots(1, len(groups), figsize=(4.3 * len(groups), 3.9), squeeze=False)
     for ax, (model, batch) in zip(axes[0], groups, strict=True):
