@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import io
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -73,10 +75,20 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
     raise ServerStartError(f"the service did not answer {url}/health within {timeout:.0f} s")
 
 
+def _stop_with_parent() -> None:
+    """Run in the child before exec: Linux sends it SIGTERM when its parent exits (even on a crash)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @contextlib.contextmanager
 def running_server(model: str | Path, *, threads: int | None = None, workers: int = 1,
                    port: int | None = None, start_timeout: float = 60) -> Iterator[RunningServer]:
-    """Start ``python -m helpers.serve`` on 127.0.0.1 and stop it on exit, even after an error."""
+    """Start ``python -m helpers.serve`` on 127.0.0.1 and stop it on exit, even after an error.
+
+    The server also stops if this Python process dies without closing the context.
+    """
     port = port or free_port()
     command = [sys.executable, "-m", "helpers.serve", "--model", str(model), "--host", LOCALHOST,
                "--port", str(port), "--workers", str(workers)]
@@ -86,7 +98,8 @@ def running_server(model: str | Path, *, threads: int | None = None, workers: in
     with tempfile.NamedTemporaryFile(prefix="serve_", suffix=".log") as log_file:
         log = Path(log_file.name)
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log_file,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=_stop_with_parent)
         try:
             _wait_healthy(url, process, log, start_timeout)
             yield RunningServer(url, process, log)
