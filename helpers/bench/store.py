@@ -9,6 +9,8 @@ first time an engine asks for it and reuses it afterwards::
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -101,11 +103,16 @@ class ModelStore:
         example = torch.zeros(1 if dynamic else batch, 3, 224 if dynamic else size,
                               224 if dynamic else size)
         dims = {0: "batch", 2: "height", 3: "width"} if dynamic else None
-        export_if_missing(model, example, path, dynamo=self.exporter == "dynamo",
-                          dynamic_dims=dims,
-                          dim_bounds={"height": (MIN_SIZE, MAX_SIZE), "width": (MIN_SIZE, MAX_SIZE),
-                                      "batch": (1, MAX_BATCH)},
-                          metadata={"weights": tag})
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):  # one line per new file, not one per cell
+            export_if_missing(model, example, path, dynamo=self.exporter == "dynamo",
+                              dynamic_dims=dims,
+                              dim_bounds={"height": (MIN_SIZE, MAX_SIZE),
+                                          "width": (MIN_SIZE, MAX_SIZE), "batch": (1, MAX_BATCH)},
+                              metadata={"weights": tag})
+        for line in said.getvalue().splitlines():
+            if not line.startswith("reused"):
+                print(line)
         variant = "onnxsim" if simplified else variant
         return self.variant(path, variant) if variant else path
 
