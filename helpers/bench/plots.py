@@ -34,8 +34,16 @@ def _mark_suspects(ax, frame, model: str, batch: int, engines, values) -> None:
 
 
 def _size_axis(ax, sizes) -> None:
+    """Log-2 size axis; a tick too close to the previous labelled one keeps no label (224/256)."""
+    import math
+
     ax.set_xscale("log", base=2)
-    ax.set_xticks(list(sizes), [str(s) for s in sizes], rotation=45)
+    labels, last = [], None
+    for size in sizes:
+        close = last is not None and math.log2(size / last) < 0.3
+        labels.append("" if close else str(size))
+        last = last if close else size
+    ax.set_xticks(list(sizes), labels, rotation=45)
     ax.minorticks_off()
     ax.set_xlabel("input size (pixels per side)")
     ax.grid(True, which="major", alpha=0.3)
@@ -101,7 +109,12 @@ def plot_speedup(frame, baseline: str = "torch", engines: Sequence[str] | None =
         ax.set_yscale("log")
         values = np.concatenate([lo.to_numpy().ravel(), hi.to_numpy().ravel(), [1.0]])
         values = values[np.isfinite(values) & (values > 0)]
-        ax.set_ylim(values.min() / 1.15, values.max() * 1.15)
+        low_lim, high_lim = values.min() / 1.15, values.max() * 1.15
+        ax.set_ylim(low_lim, high_lim)
+        nice = [v for v in (0.1, 0.2, 0.25, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 8, 10, 20,
+                            50, 100) if low_lim <= v <= high_lim]
+        ax.set_yticks(nice, [f"{v:g}×" for v in nice])
+        ax.minorticks_off()
         _size_axis(ax, part.index)
         ax.set_title(f"{model}, batch {batch}", fontsize=10)
     axes[0][0].set_ylabel(f"speedup over {engine_label(baseline)} (×, log)")
