@@ -218,6 +218,9 @@ def _measure_rounds(cells: list[Cell], rounds: int, workers: dict[str, WorkerPro
         this_round = []
         for cell in order:
             bar.set_postfix_str(f"{cell.model} b{cell.batch} {cell.size}px {cell.engine}")
+            if not workers[cell.engine].alive():  # died (out of memory?) or timed out: restart
+                workers[cell.engine].close()
+                workers[cell.engine] = WorkerProcess(workers[cell.engine].threads)
             record = workers[cell.engine].request(specs[cell], timeout=timeout)
             if record.get("status") == "ok" and "file" not in record and "onnx" in specs[cell]["files"]:
                 record["file"] = specs[cell]["files"]["onnx"]
