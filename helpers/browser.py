@@ -109,6 +109,19 @@ def benchmark_in_page(driver, runs: int) -> np.ndarray:
     return np.asarray(result, dtype=np.float64)
 
 
+TRY_MODEL_JS = """
+const done = arguments[arguments.length - 1];
+window.tryModel(arguments[0]).then(done);
+"""
+
+
+def try_model_in_page(driver, model_bytes: bytes) -> str:
+    """``"ready"`` when the page's onnxruntime-web loads ``model_bytes``, else ``"error: ..."``."""
+    import base64
+
+    return str(driver.execute_async_script(TRY_MODEL_JS, base64.b64encode(model_bytes).decode()))
+
+
 def handmade_classifier(ir_version: int | None = None, seed: int = 0):
     """A tiny 10-class model built with ``onnx.helper`` (input [N, 3, 64, 64] -> logits [N, 10]).
 

@@ -86,6 +86,18 @@ window.benchmark = async (runs) => {
   return times;
 };
 
+// Does this onnxruntime-web accept a model? (bytes as base64; the page's own model is kept)
+window.tryModel = async (base64) => {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  try {
+    const trial = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+    await trial.release();
+    return "ready";
+  } catch (error) {
+    return "error: " + error.message;
+  }
+};
+
 async function main() {
   try {
     session = await ort.InferenceSession.create("/model.onnx", { executionProviders: ["wasm"] });
@@ -120,7 +132,7 @@ pad.addEventListener("pointerdown", (e) => { drawing = true; pen.beginPath(); pe
 pad.addEventListener("pointermove", (e) => {
   if (!drawing) return;
   pen.strokeStyle = "#fff";
-  pen.lineWidth = 16;
+  pen.lineWidth = 24;
   pen.lineCap = "round";
   pen.lineTo(e.offsetX, e.offsetY);
   pen.stroke();
