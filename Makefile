@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course test lab bench bench-twice lint clean weights
+.PHONY: setup course test lab bench bench-twice lint clean weights serve
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ bench-twice: setup
 
 weights: setup
 	$(PY) -m helpers.models
+
+# The HTTP service on the course model (trained and exported on first use), page at /web/
+serve: setup
+	$(PY) -m helpers.serve --course-model --port $(or $(PORT),8000)
 
 lint: setup
 	$(PY) -m ruff check helpers tests scripts solutions notebooks
