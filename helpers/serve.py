@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"serving {classifier.model_path.name} ({classifier.kind}, threads="
           f"{args.threads or 'ORT default'}, workers={args.workers}) on "
-          f"http://{args.host}:{args.port}/  (page: /web/, API docs: /docs)", flush=True)
+          f"http://{args.host}:{args.port}/  (page: /web/, schema: /openapi.json)", flush=True)
     if args.workers == 1:
         uvicorn.run(create_app(classifier), host=args.host, port=args.port, log_level="warning")
         return 0
