@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import shutil
 import subprocess
 import time
@@ -91,7 +93,8 @@ def netron_png(path: str | Path, out_png: str | Path, size: tuple[int, int] = (7
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         raise RendererMissingError("Netron capture needs Chromium (apt-get install chromium chromium-driver)")
     out_png = Path(out_png)
-    address = netron.start(str(path), ("127.0.0.1", 0), browse=False)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        address = netron.start(str(path), ("127.0.0.1", 0), browse=False)  # prints the full path
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -115,13 +118,32 @@ def netron_png(path: str | Path, out_png: str | Path, size: tuple[int, int] = (7
                     "const m = document.getElementById('message-text'); return m ? m.innerText : ''")
                 raise RendererMissingError(f"Netron showed no graph within {timeout:.0f} s {message!r}".strip())
             time.sleep(0.25)
+        driver.execute_script("for (const id of ['toolbar', 'menu-button']) {"
+                              " const e = document.getElementById(id); if (e) e.style.display = 'none'; }")
         time.sleep(0.5)  # let the layout settle
         driver.save_screenshot(str(out_png))
     finally:
         if driver is not None:
             driver.quit()
-        netron.stop(address)
-    return out_png
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            netron.stop(address)
+    return crop_to_content(out_png)
+
+
+def crop_to_content(png: str | Path, margin: int = 12) -> Path:
+    """Crop a screenshot to what differs from its background (top-left pixel), in place."""
+    from PIL import Image, ImageChops
+
+    png = Path(png)
+    with Image.open(png) as image:
+        rgb = image.convert("RGB")
+    background = Image.new("RGB", rgb.size, rgb.getpixel((0, 0)))
+    box = ImageChops.difference(rgb, background).getbbox()
+    if box is not None:
+        left, top, right, bottom = box
+        rgb.crop((max(left - margin, 0), max(top - margin, 0), min(right + margin, rgb.width),
+                  min(bottom + margin, rgb.height))).save(png)
+    return png
 
 
 def render_graph(path: str | Path, out_png: str | Path, prefer: str = "netron") -> Picture:
@@ -217,6 +239,7 @@ class Bisection:
     culprit: str  # first tensor whose value disagrees
     node: onnx.NodeProto  # the node that writes it
     tried: list[str]  # the cut points tried, in order
+    compared: int  # tensors compared over all cuts
     sub_model: onnx.ModelProto  # the culprit node alone, fed from its own inputs
 
 
@@ -235,12 +258,15 @@ def bisect_divergence(path: str | Path, feeds: Mapping[str, np.ndarray],
     inputs = [name for name in feeds]
     candidates = [name for name in node_outputs(model) if name in reference]
     tried: list[str] = []
+    compared = 0
 
     def fails(index: int) -> bool:
         # the prefix up to candidates[index], every tensor of it an output: failing is then
         # monotone in index even when a later side branch (a skip connection) still agrees
+        nonlocal compared
         names = candidates[:index + 1]
         tried.append(names[-1])
+        compared += len(names)
         cut = work / "bisect_cut.onnx"
         onnx.utils.extract_model(str(path), str(cut), inputs, names)
         session = ort.InferenceSession(str(cut), providers=["CPUExecutionProvider"])
@@ -263,4 +289,4 @@ def bisect_divergence(path: str | Path, feeds: Mapping[str, np.ndarray],
     node_inputs = [name for name in node.input if name and name not in initializers]
     single = work / "bisect_culprit.onnx"
     onnx.utils.extract_model(str(path), str(single), node_inputs, [culprit])
-    return Bisection(culprit, node, tried, onnx.load(str(single)))
+    return Bisection(culprit, node, tried, compared, onnx.load(str(single)))
