@@ -1,6 +1,9 @@
 """Torch-free classification from the command line: only onnxruntime, numpy and Pillow.
 
     python -m helpers.classify IMAGE [IMAGE ...] --model MODEL.onnx [--topk 5] [--labels imagenet|digits]
+
+An all-in-one file (``helpers.pipeline``: uint8 image in, top-k out) is recognised from its
+metadata or its input and gets the decoded pixels as they are: no preprocessing here.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 from helpers.checks import InvalidModelError
 from helpers.images import ImageReadError, load_image, preprocess_digit, preprocess_imagenet
 from helpers.labels import format_top_k, labels_for, softmax, top_k
+from helpers.pipeline_runtime import classify_pixels, is_pipeline, pipeline_classes, pipeline_k
 from helpers.runtime import InputValidationError, create_session, input_specs, run
 
 
@@ -43,9 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def classify(image_path: Path, session, labels: str, k: int) -> list:
+def classify(image_path: Path, session, labels: str, k: int, all_in_one: bool = False) -> list:
     """Top-k predictions for one image file."""
     image = load_image(image_path)
+    if all_in_one:  # the file resizes, normalises and picks the top k itself
+        return classify_pixels(session, image, labels_for(labels), k)
     if labels == "digits":
         size = input_specs(session)[0].shape[-1]
         batch = preprocess_digit(image, size=size if isinstance(size, int) else 64)
@@ -66,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, InvalidModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    classes = session.get_outputs()[0].shape[-1]
+    all_in_one = is_pipeline(session)
+    classes = pipeline_classes(session) if all_in_one else session.get_outputs()[0].shape[-1]
     if isinstance(classes, int) and classes != len(names):
         print(f"error: {args.model.name} outputs {classes} classes but --labels {args.labels} "
               f"has {len(names)}; pick the matching --labels", file=sys.stderr)
@@ -74,10 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     if session.get_modelmeta().custom_metadata_map.get("weights") == "random":
         print(f"warning: {args.model.name} was exported with RANDOM weights; its labels below "
               "mean nothing", file=sys.stderr)
+    topk = args.topk
+    if all_in_one and pipeline_k(session) is not None and pipeline_k(session) < topk:
+        topk = pipeline_k(session)
+        print(f"note: {args.model.name} returns its top {topk} classes; showing {topk}",
+              file=sys.stderr)
     status = 0
     for image_path in args.images:
         try:
-            predictions = classify(image_path, session, args.labels, args.topk)
+            predictions = classify(image_path, session, args.labels, topk, all_in_one)
         except (FileNotFoundError, ImageReadError, InputValidationError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             status = 1
