@@ -20,6 +20,21 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
+# Before the screenshot: hide Netron's zoom toolbar and menu button, and draw its shape
+# brackets (U+3008/3009, absent from common Linux fonts) as U+27E8/27E9, which DejaVu has.
+HIDE_CONTROLS_AND_FIX_BRACKETS = """
+for (const id of ['toolbar', 'menu-button']) {
+    const element = document.getElementById(id);
+    if (element) { element.style.display = 'none'; }
+}
+const walker = document.createTreeWalker(document.getElementById('canvas'), NodeFilter.SHOW_TEXT);
+while (walker.nextNode()) {
+    const text = walker.currentNode;
+    text.nodeValue = text.nodeValue.replace(/\u3008/g, '\u27e8').replace(/\u3009/g, '\u27e9');
+}
+"""
+
+
 class RendererMissingError(RuntimeError):
     """No graph renderer is available on this machine (says what to install)."""
 
@@ -118,8 +133,7 @@ def netron_png(path: str | Path, out_png: str | Path, size: tuple[int, int] = (7
                     "const m = document.getElementById('message-text'); return m ? m.innerText : ''")
                 raise RendererMissingError(f"Netron showed no graph within {timeout:.0f} s {message!r}".strip())
             time.sleep(0.25)
-        driver.execute_script("for (const id of ['toolbar', 'menu-button']) {"
-                              " const e = document.getElementById(id); if (e) e.style.display = 'none'; }")
+        driver.execute_script(HIDE_CONTROLS_AND_FIX_BRACKETS)
         time.sleep(0.5)  # let the layout settle
         driver.save_screenshot(str(out_png))
     finally:
