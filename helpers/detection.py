@@ -129,8 +129,8 @@ def detection_loss(raw: torch.Tensor, positive: torch.Tensor, cls: torch.Tensor,
 class DetTrainConfig:
     """Everything that decides the trained weights (also the cache key)."""
 
-    canvases: int = 3000
-    epochs: int = 12
+    canvases: int = 1500
+    epochs: int = 8
     batch_size: int = 32
     lr: float = 4e-3
     width: int = 48
@@ -153,7 +153,7 @@ class TrainedDetector:
 
 
 def default_det_config() -> DetTrainConfig:
-    """Full run: 3,000 canvases x 12 epochs; quick mode: 600 canvases x 4 epochs, same path."""
+    """Full run: 1,500 canvases x 8 epochs; quick mode: 600 canvases x 4 epochs, same path."""
     from helpers import quick_mode
 
     return DetTrainConfig(canvases=600, epochs=4) if quick_mode() else DetTrainConfig()
