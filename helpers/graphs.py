@@ -18,6 +18,7 @@ import onnxruntime as ort
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+SCALE = 2  # device pixels per CSS pixel in Netron captures (sharp text)
 
 
 # Before the screenshot: hide Netron's zoom toolbar and menu button, and draw its shape
@@ -45,6 +46,14 @@ class Picture:
 
     path: Path
     renderer: str  # "netron" or "graphviz"
+
+    @property
+    def display_width(self) -> int:
+        """Width to show it at: Netron's captures are taken at 2 device pixels per CSS pixel."""
+        from PIL import Image
+
+        with Image.open(self.path) as image:
+            return image.width // (SCALE if self.renderer == "netron" else 1)
 
 
 # ---------------------------------------------------------------- graphviz (light) --------
@@ -113,7 +122,7 @@ def netron_png(path: str | Path, out_png: str | Path, size: tuple[int, int] = (7
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     f"--window-size={size[0]},{size[1]}",
+                     f"--window-size={size[0]},{size[1]}", f"--force-device-scale-factor={SCALE}",
                      "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
         options.add_argument(argument)
     driver = None

@@ -91,7 +91,9 @@ def test_netron_capture_draws_the_graph(tmp_path):
     onnx.save(chain_model(2.0), model_path)
     png = graphs.netron_png(model_path, tmp_path / "netron.png", size=(500, 700))
     pixels = np.asarray(Image.open(png).convert("L"), dtype=np.float32)
-    assert 100 < pixels.shape[1] < 500 and 200 < pixels.shape[0] < 700  # cropped to the drawing
+    width, height = pixels.shape[1] / graphs.SCALE, pixels.shape[0] / graphs.SCALE
+    assert 100 < width < 500 and 200 < height < 700  # cropped to the drawing
+    assert graphs.Picture(png, "netron").display_width == pixels.shape[1] // graphs.SCALE
     assert pixels.std() > 5  # boxes and text, not a blank page
 
 
