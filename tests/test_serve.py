@@ -9,11 +9,19 @@ import sys
 import zlib
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from helpers.loadtest import ServerStartError, burst, running_server
+from helpers.loadtest import (
+    ServerStartError,
+    burst,
+    hey_available,
+    hey_load,
+    running_server,
+    summarize_load,
+)
 from helpers.paths import REPO_ROOT
 from helpers.serve import MAX_BODY_BYTES, MAX_PIXELS, create_app, load_classifier
 
@@ -148,6 +156,36 @@ def test_running_server_reports_a_start_failure(tmp_path):
     with pytest.raises(ServerStartError, match="missing.onnx"), \
             running_server(tmp_path / "missing.onnx"):
         pass
+
+
+def test_summarize_load_counts_errors_and_throughput_over_the_run():
+    rows = pd.DataFrame({"latency_s": [0.1] * 10, "status": [200] * 8 + [500, 0],
+                         "offset_s": np.arange(10) * 0.1})  # back to back: the run lasts 1.0 s
+    summary = summarize_load(rows, concurrency=1)
+    assert summary["errors"] == 2 and summary["requests"] == 10
+    assert summary["throughput_rps"] == pytest.approx(8.0)
+    assert summary["p50_ms"] == pytest.approx(100.0)
+
+
+def test_loads_go_only_to_localhost_and_are_bounded(tmp_path):
+    body = tmp_path / "x.png"
+    body.write_bytes(png_bytes())
+    with pytest.raises(ValueError, match="127.0.0.1"):
+        hey_load("http://example.com/classify", body, requests=10, concurrency=2)
+    with pytest.raises(ValueError, match="requests"):
+        hey_load("http://127.0.0.1:9/classify", body, requests=10**6, concurrency=2)
+    with pytest.raises(ValueError, match="bounded"):
+        burst("http://10.0.0.1:80", b"", requests=10, concurrency=2)
+
+
+@pytest.mark.skipif(not hey_available(), reason="load generator hey missing (apt-get install hey)")
+def test_hey_drives_the_service_and_every_request_is_answered(tiny_onnx, tmp_path):
+    body = tmp_path / "x.png"
+    body.write_bytes(png_bytes())
+    with running_server(tiny_onnx, threads=1) as server:
+        rows = hey_load(f"{server.url}/classify", body, requests=40, concurrency=4)
+        assert len(rows) == 40 and (rows["status"] == 200).all()
+        assert summarize_load(rows, 4)["errors"] == 0
 
 
 def test_a_bounded_burst_gets_no_errors_and_the_process_survives(tiny_onnx):
