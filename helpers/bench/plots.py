@@ -19,6 +19,10 @@ def conditions(machine: dict, settings: dict) -> str:
             f"per cell{note}; {cpu}, {machine.get('physical_cores')} physical cores")
 
 
+def _sentence(text: str) -> str:
+    return f"{text.rstrip('. ')}. " if text else ""
+
+
 def _mark_suspects(ax, frame, model: str, batch: int, engines, values) -> None:
     """Ring the points of suspect cells (kept in the figure, left out of the findings)."""
     if "quality" not in frame.columns:
@@ -73,8 +77,8 @@ def plot_latency(frame, model: str, engines: Sequence[str] | None = None, captio
         ax.set_ylabel("latency per call (ms), median of rounds")
         ax.set_title(f"{model}, batch {batch}: latency against input size")
     axes[0][-1].legend(fontsize=8)
-    fig.text(0.5, 0.0, caption + " Bands: lowest to highest round median; red rings: suspect "
-             "cells.", ha="center",
+    fig.text(0.5, 0.0, _sentence(caption) + "Bands: lowest to highest round median; red rings: "
+             "suspect cells.", ha="center",
              fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
@@ -120,7 +124,7 @@ def plot_speedup(frame, baseline: str = "torch", engines: Sequence[str] | None =
     axes[0][0].set_ylabel(f"speedup over {engine_label(baseline)} (×, log)")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle("How many times faster than PyTorch eager? (above 1: faster)", fontsize=11)
-    fig.text(0.5, 0.0, caption + " Bands: from the slowest to the fastest pairing of rounds.",
+    fig.text(0.5, 0.0, _sentence(caption) + "Bands: slowest to fastest pairing of rounds.",
              ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
