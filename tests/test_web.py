@@ -77,3 +77,18 @@ def test_ir_version_14_is_rejected_by_the_page_and_ir_10_loads(tmp_path):
             assert status.startswith("error") and "version" in status.lower(), status
         with running_server(fixed, threads=1) as server:
             assert open_page(driver, f"{server.url}/web/") == "ready", page_status_text(driver)
+
+
+def test_a_missing_piece_is_named_in_one_line_with_its_install_command(monkeypatch, tmp_path):
+    import helpers.browser as browser
+
+    monkeypatch.setattr(browser, "ORT_WEB_DIST", tmp_path / "no-node-modules")
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "chromium")
+    monkeypatch.setattr(browser, "CHROMEDRIVER", tmp_path / "chromedriver")
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    reason = browser.missing_reason()
+    assert "\n" not in reason
+    for piece in ("chromium (apt-get install chromium)",
+                  "chromedriver (apt-get install chromium-driver)",
+                  "onnxruntime-web (npm ci --prefix web)"):
+        assert piece in reason, reason
