@@ -199,3 +199,25 @@ def test_a_bounded_burst_gets_no_errors_and_the_process_survives(tiny_onnx):
 
         assert httpx.get(f"{server.url}/health").status_code == 200
     assert not server.alive()
+
+
+def test_every_connection_gets_tcp_nodelay_even_from_a_pre_bound_socket(monkeypatch):
+    """uvicorn --workers N hands over a socket with proto 0: asyncio then leaves Nagle on."""
+    import socket
+    from types import SimpleNamespace
+
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from helpers.serve import NoDelayH11Protocol
+
+    monkeypatch.setattr(H11Protocol, "connection_made", lambda self, transport: None)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:  # proto 0, like uvicorn's
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+                transport = SimpleNamespace(get_extra_info=lambda name: accepted)
+                NoDelayH11Protocol.connection_made(object.__new__(NoDelayH11Protocol), transport)
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
