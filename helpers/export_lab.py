@@ -32,8 +32,9 @@ _SITE = re.compile(r"[^\s'\"(]*(?:site|dist)-packages/")
 _ABSOLUTE = re.compile(r"(?<![\w.:/~-])/(?:[\w.+@-]+/)+([\w.+@-]+)")
 _ADDRESS = re.compile(r" (?:object )?at 0x[0-9a-f]+")
 _LOAD_PREFIX = re.compile(r"Load model from \S+ failed:")
+_CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
 _ADVICE = ("For more", "For extended", "For C++", "If you suspect", "(Refer", "Refer to",
-           "The error above occurred", "If you would like", "consider using", "⬆️")
+           "The error above occurred", "The following call raised", "If you would like", "consider using", "⬆️")
 _LOGGERS = ("torch", "onnxscript", "onnx_ir")
 
 
@@ -47,7 +48,7 @@ def tidy(error: BaseException | str, max_lines: int | None = 4, width: int = 220
     text = _ANSI.sub("", text).replace(str(REPO_ROOT) + os.sep, "")
     text = _CELL.sub("<cell>", text)
     text = _ABSOLUTE.sub(r"\1", _SITE.sub("", text))
-    text = _LOAD_PREFIX.sub("", _ADDRESS.sub("", text))
+    text = _CLASS.sub(r"\1", _LOAD_PREFIX.sub("", _ADDRESS.sub("", text)))
     if "## Exception summary" in text:
         head, summary = text.split("## Exception summary", 1)
         text = head.splitlines()[0] + "\n" + summary

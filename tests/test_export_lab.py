@@ -73,7 +73,8 @@ def test_tidy_keeps_a_dynamo_summary_without_advice():
            "(Refer to the full stack trace above for more information.)")
     text = tidy(raw, max_lines=None)
     assert text.splitlines() == ["TorchExportError: Failed to export. This is step 1/3. Next steps:",
-                                 "<class 'GuardOnDataDependentSymNode'>: Could not guard"]
+                                 "GuardOnDataDependentSymNode: Could not guard"]
+    assert tidy("<class 'torch.onnx._internal.exporter._errors.ConversionError'>: x") == "ConversionError: x"
     assert len(tidy("a\nb\nc\nd\ne\nf", max_lines=2).splitlines()) == 2
     assert tidy("x" * 500, width=50).endswith("...") and len(tidy("x" * 500, width=50)) == 50
 
