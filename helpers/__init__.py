@@ -1,10 +1,19 @@
 """Shared helpers for the course: deploying PyTorch image classifiers with ONNX Runtime.
 
-One module per concern: ``paths``, ``data`` (offline sample photos and digits),
-``images`` (loading and ImageNet preprocessing), ``labels``, ``models``, ``course_model``
-(the digits resnet18), ``export``, ``checks`` (checking and summaries), ``runtime``
-(ORT sessions and parity), ``bench`` and ``sysinfo`` (benchmarking), ``superres``,
-``plots``, ``exercises`` and the ``classify`` command.
+One module per concern:
+- files and data: ``paths``, ``data`` (offline photos and digits), ``images`` (decoding with
+  guards, ImageNet preprocessing), ``labels``;
+- models: ``models`` (torchvision weights), ``course_model`` (the digits resnet18),
+  ``superres``, ``detection_data`` and ``detection`` (the digit detector, NMS in the graph),
+  ``pipeline`` and ``pipeline_runtime`` (pre/post-processing inside the graph);
+- export and files: ``export``, ``export_lab`` (exporter experiments), ``checks``, ``graphs``
+  (pictures, intermediates, bisection);
+- running: ``runtime`` (ORT sessions, validated runs, parity), ``quantization`` and
+  ``openvino_runner``, ``classify`` (the torch-free command), ``serve`` and ``loadtest``
+  (HTTP), ``browser`` (headless Chromium);
+- measuring: the ``bench`` package (engine registry, rounds, findings; ``bench_quantized``
+  adds the INT8/FP16/OpenVINO engines), ``sysinfo``;
+- showing: ``plots``, ``colors`` (one colour per engine), ``exercises``.
 """
 
 from __future__ import annotations
