@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ import torch
 from torch import nn
 
 from helpers.export import export_onnx
+from helpers.paths import REPO_ROOT
 
 
 class TinyNet(nn.Module):
@@ -47,3 +51,28 @@ def corrupt_onnx(tmp_path, tiny_onnx) -> Path:
     data = tiny_onnx.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return path
+
+
+@pytest.fixture(scope="session")
+def digits_onnx(tmp_path_factory) -> Path:
+    """The course model (trained or cached) exported with the legacy exporter, dynamic batch."""
+    from helpers.course_model import load_or_train_course_model
+
+    trained = load_or_train_course_model(progress=False)
+    path = tmp_path_factory.mktemp("cli") / "digits.onnx"
+    export_onnx(trained.model, torch.zeros(1, 3, 64, 64), path, dynamo=False,
+                dynamic_dims={0: "batch"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def classify_without_torch() -> Callable[[Path, Path], subprocess.CompletedProcess]:
+    """Run ``helpers.classify`` top-1 on one image in a process where torch cannot be imported."""
+    def run(model: Path, image: Path) -> subprocess.CompletedProcess:
+        code = ("import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
+                "from helpers.classify import main\n"
+                f"sys.exit(main([{str(image)!r}, '--model', {str(model)!r}, "
+                "'--labels', 'digits', '--topk', '1']))")
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              cwd=REPO_ROOT, timeout=120)
+    return run

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
 from helpers import classify
-from helpers.course_model import load_or_train_course_model
 from helpers.data import digit_png_paths
 from helpers.export import export_onnx
-from helpers.paths import REPO_ROOT
-
-
-@pytest.fixture(scope="module")
-def digits_onnx(tmp_path_factory):
-    trained = load_or_train_course_model(progress=False)
-    path = tmp_path_factory.mktemp("cli") / "digits.onnx"
-    export_onnx(trained.model, torch.zeros(1, 3, 64, 64), path, dynamo=False,
-                dynamic_dims={0: "batch"})
-    return path
 
 
 def test_classifies_digit_pngs_correctly(digits_onnx, capsys):
@@ -36,14 +22,9 @@ def test_classifies_digit_pngs_correctly(digits_onnx, capsys):
     assert correct >= 9, out
 
 
-def test_runs_without_torch(digits_onnx):
+def test_runs_without_torch(digits_onnx, classify_without_torch):
     """The command must work where PyTorch is not installed: block the import and run it."""
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
-            "from helpers.classify import main\n"
-            f"sys.exit(main([{str(digit_png_paths()[3])!r}, '--model', {str(digits_onnx)!r}, "
-            "'--labels', 'digits', '--topk', '1']))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO_ROOT, timeout=120)
+    done = classify_without_torch(digits_onnx, digit_png_paths()[3])
     assert done.returncode == 0, done.stderr
     assert "1. 3 (" in done.stdout
 

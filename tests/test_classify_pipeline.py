@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,7 +9,6 @@ from PIL import Image
 from helpers import classify
 from helpers.course_model import NUM_CLASSES, load_or_train_course_model
 from helpers.data import digit_png_paths
-from helpers.paths import REPO_ROOT
 from helpers.pipeline import DIGITS, ImagePipeline, export_image_module, export_pipeline
 
 
@@ -84,13 +80,8 @@ def test_bad_image_still_a_clear_error(digits_pipeline, tmp_path, capsys):
     assert "cannot read bad.png" in captured.err and f"{good.name}:" in captured.out
 
 
-def test_runs_without_torch(digits_pipeline):
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
-            "from helpers.classify import main\n"
-            f"sys.exit(main([{str(digit_png_paths()[3])!r}, '--model', {str(digits_pipeline)!r}, "
-            "'--labels', 'digits', '--topk', '1']))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO_ROOT, timeout=120)
+def test_runs_without_torch(digits_pipeline, classify_without_torch):
+    done = classify_without_torch(digits_pipeline, digit_png_paths()[3])
     assert done.returncode == 0, done.stderr
     assert "1. 3 (" in done.stdout
 

@@ -15,13 +15,10 @@ import zlib
 import numpy as np
 import onnx
 import pytest
-import torch
 
 from helpers import classify
 from helpers.checks import InvalidModelError, load_model
-from helpers.course_model import load_or_train_course_model
 from helpers.data import digit_png_paths
-from helpers.export import export_onnx
 from helpers.images import ImageReadError, decode_image, load_image
 from helpers.paths import REPO_ROOT
 from helpers.runtime import (
@@ -41,15 +38,6 @@ def png_header_only(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
             + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
-
-
-@pytest.fixture(scope="module")
-def digits_onnx(tmp_path_factory):
-    trained = load_or_train_course_model(progress=False)
-    path = tmp_path_factory.mktemp("hardening") / "digits.onnx"
-    export_onnx(trained.model, torch.zeros(1, 3, 64, 64), path, dynamo=False,
-                dynamic_dims={0: "batch"})
-    return path
 
 
 # --- images -------------------------------------------------------------------------------
