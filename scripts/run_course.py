@@ -61,6 +61,8 @@ def run_notebook(path: Path, timeout: int) -> tuple[bool, float, str, int]:
             error = str(failure).strip().splitlines()[-1]
         finally:
             bar.close()
+            if manager.has_kernel:  # a kernel manager we made is ours to stop
+                manager.shutdown_kernel(now=False)
     seconds = time.perf_counter() - start
     (BUILD / "notebooks").mkdir(parents=True, exist_ok=True)
     (BUILD / "html").mkdir(parents=True, exist_ok=True)
