@@ -130,3 +130,14 @@ def load_or_train_course_model(config: TrainConfig | None = None, retrain: bool 
     val = accuracy(model, *to_tensors(splits.x_val, splits.y_val))
     test = accuracy(model, *to_tensors(splits.x_test, splits.y_test))
     return TrainedModel(model, config, val, test, seconds, checkpoint)
+
+
+def export_course_model(folder: Path, metadata: dict[str, str] | None = None) -> Path:
+    """The course model (trained or cached) as ``folder/course_<tag>.onnx``: dynamo exporter,
+    dynamic batch; re-exported only when the model or the arguments change."""
+    from helpers.export import export_if_missing
+
+    course = load_or_train_course_model(progress=False)
+    return export_if_missing(course.model, torch.randn(*INPUT_SHAPE),
+                             Path(folder) / f"course_{course.config.tag()}.onnx",
+                             dynamo=True, dynamic_dims={0: "batch"}, metadata=metadata)

@@ -157,17 +157,10 @@ def load_classifier(model: str | Path, threads: int | None = None,
 
 def course_model_onnx() -> Path:
     """The course model (digits resnet18) as ONNX under artifacts/models/, exported if absent."""
-    import torch
-
-    from helpers.course_model import INPUT_SHAPE, load_or_train_course_model
-    from helpers.export import export_if_missing
+    from helpers.course_model import export_course_model
     from helpers.paths import artifacts_dir
 
-    course = load_or_train_course_model(progress=False)
-    return export_if_missing(course.model, torch.randn(*INPUT_SHAPE),
-                             artifacts_dir("models") / f"course_{course.config.tag()}.onnx",
-                             dynamo=True, dynamic_dims={0: "batch"},
-                             metadata={"weights": "trained on digits"})
+    return export_course_model(artifacts_dir("models"), metadata={"weights": "trained on digits"})
 
 
 def _media_type(content_type: str | None) -> str:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import torch
 from onnx import numpy_helper
 
 from helpers.checks import InvalidModelError, check_model
-from helpers.course_model import INPUT_SHAPE, load_or_train_course_model
+from helpers.course_model import export_course_model, load_or_train_course_model
 from helpers.data import load_digits_splits
-from helpers.export import export_if_missing
 from helpers.images import preprocess_digit
 from helpers.paths import artifacts_dir
 from helpers.runtime import check_parity, create_session, run
@@ -22,9 +20,7 @@ def exercise() -> tuple[bool, bool, int]:
     """Zero ``fc.bias`` in the course model's ONNX file: (checker passes, allclose, correct of 200)."""
     course = load_or_train_course_model(progress=False)
     folder = artifacts_dir("nb02", "solution")
-    source = export_if_missing(course.model, torch.randn(*INPUT_SHAPE),
-                               folder / f"course_{course.config.tag()}.onnx",
-                               dynamo=True, dynamic_dims={0: "batch"})
+    source = export_course_model(folder)
     model = onnx.load(source)
     bias = next(t for t in model.graph.initializer if t.name == "fc.bias")
     bias.CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(bias)), "fc.bias"))

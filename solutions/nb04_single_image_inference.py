@@ -6,11 +6,9 @@ import math
 import re
 
 import numpy as np
-import torch
 
-from helpers.course_model import INPUT_SHAPE, load_or_train_course_model
+from helpers.course_model import export_course_model
 from helpers.data import digit_png_paths
-from helpers.export import export_if_missing
 from helpers.images import load_image, preprocess_digit
 from helpers.labels import softmax
 from helpers.paths import artifacts_dir
@@ -19,10 +17,7 @@ from helpers.runtime import create_session, run
 
 def exercise() -> float:
     """Top-1 accuracy (fraction, 2 decimals) of the ORT course model on flipped digit PNGs."""
-    course = load_or_train_course_model(progress=False)
-    path = export_if_missing(course.model, torch.randn(*INPUT_SHAPE),
-                             artifacts_dir("nb04", "solution") / f"course_{course.config.tag()}.onnx",
-                             dynamo=True, dynamic_dims={0: "batch"})
+    path = export_course_model(artifacts_dir("nb04", "solution"))
     session = create_session(path)
     paths = digit_png_paths()
     correct = 0

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import onnx
-import torch
 
-from helpers.course_model import INPUT_SHAPE, load_or_train_course_model
+from helpers.course_model import export_course_model
 from helpers.data import load_digits_splits
-from helpers.export import export_if_missing
 from helpers.images import preprocess_digit
 from helpers.paths import artifacts_dir
 from helpers.runtime import create_session, run
@@ -15,11 +13,8 @@ from helpers.runtime import create_session, run
 
 def exercise() -> tuple[int, ...]:
     """Extract input → the tensor the final Gemm reads; return its output shape for 2 digits."""
-    course = load_or_train_course_model(progress=False)
     folder = artifacts_dir("nb12", "solution")
-    source = export_if_missing(course.model, torch.randn(*INPUT_SHAPE),
-                               folder / f"course_{course.config.tag()}.onnx",
-                               dynamo=True, dynamic_dims={0: "batch"})
+    source = export_course_model(folder)
     model = onnx.load(source)
     gemm = next(n for n in reversed(model.graph.node) if n.op_type in ("Gemm", "MatMul"))
     backbone = folder / "backbone.onnx"

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import httpx
-import torch
 
-from helpers.course_model import INPUT_SHAPE, load_or_train_course_model
-from helpers.export import export_if_missing
+from helpers.course_model import export_course_model
 from helpers.loadtest import running_server
 from helpers.paths import DIGITS_DIR, artifacts_dir
 
 
 def exercise() -> list[str]:
     """Labels of the top 3 classes, best first, for digit_7_020.png posted as image/png."""
-    course = load_or_train_course_model(progress=False)
-    path = export_if_missing(course.model, torch.randn(*INPUT_SHAPE),
-                             artifacts_dir("nb15", "solution") / f"course_{course.config.tag()}.onnx",
-                             dynamo=True, dynamic_dims={0: "batch"})
+    path = export_course_model(artifacts_dir("nb15", "solution"))
     with running_server(path, threads=1) as server:
         response = httpx.post(f"{server.url}/classify", params={"k": 3},
                               content=(DIGITS_DIR / "digit_7_020.png").read_bytes(),
