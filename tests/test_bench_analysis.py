@@ -226,8 +226,12 @@ def test_compare_runs_same_findings_and_headline_within_spread(tmp_path, capsys)
                                                machine, settings, wall_s=600))
     assert not different["same"] and not different["headline_agrees"]
     assert different["findings"][0]["same level"] is False
+    assert same["moved"] == [], "0.52 against 0.50 is within the 5 % round ranges"
+    moved = {(m["engine"], m["size"]) for m in different["moved"]}
+    assert ("ort", 224) in moved and not any(engine == "torch" for engine, _ in moved)
     bench.write_report(first, tmp_path / "a")
     bench.write_report(second, tmp_path / "b")
     assert main(["--compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
-    assert "Same findings and agreeing headline: yes" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Same findings and agreeing headline: yes" in out and "moved between the runs" in out
     assert main(["--compare", str(tmp_path / "a"), str(tmp_path / "nothing")]) == 2

@@ -77,6 +77,20 @@ def test_cold_run_counts_towards_warmup():
     assert warm == 2 and len(times) == 4
 
 
+def test_warmup_min_keeps_the_second_run_untimed():
+    """A slow model's cold run passes warmup_s, yet warmup_min=2 still leaves run 2 untimed."""
+    clock = FakeClock(step=1.0)
+    policy = RunPolicy(warmup=2, warmup_s=0.2, warmup_min=2, repeats=3, min_runs=1,
+                       max_seconds=0.4)
+    times, warm = time_runs(clock.tick, policy, clock=clock, done_runs=1, done_s=1.0)
+    assert warm == 1 and len(times) == 1 and clock.calls == 2
+    times, warm = time_runs(clock.tick, replace(policy, warmup_min=1), clock=clock,
+                            done_runs=1, done_s=1.0)
+    assert warm == 0 and len(times) == 1, "with warmup_min=1 the cold run was warm-up enough"
+    with pytest.raises(BenchError, match="warmup_min"):
+        RunPolicy(warmup=2, warmup_min=3)
+
+
 @pytest.mark.parametrize("kwargs", [{"warmup": -1}, {"repeats": 0}, {"min_runs": 0},
                                     {"rounds": 0}, {"repeats": 3, "min_runs": 5},
                                     {"max_seconds": -1}])

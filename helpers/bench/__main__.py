@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fewest timed runs per round (default: min(2, repeats))")
     parser.add_argument("--max-seconds", type=float, default=0.5,
                         help="stop a round after this long once --min-runs are done")
-    parser.add_argument("--warmup", type=int, default=1, help="warm-up runs per round")
+    parser.add_argument("--warmup", type=int, default=2,
+                        help="warm-up runs per round, the cold first run included (at least "
+                             "two when 2 or more: ORT's second run is still warming up)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for every engine (default: one per physical core)")
     parser.add_argument("--exporter", choices=EXPORTERS, default="legacy",
@@ -78,8 +80,9 @@ def spec_from_args(args: argparse.Namespace) -> GridSpec:
         return replace(base, threads=args.threads or base.threads, exporter=args.exporter)
     models = tuple(validate_model(m.strip()) for m in args.model.split(","))
     min_runs = args.min_runs if args.min_runs is not None else min(2, max(args.repeats, 1))
-    policy = RunPolicy(warmup=args.warmup, warmup_s=0.3, repeats=args.repeats,
-                       min_runs=min_runs, max_seconds=args.max_seconds, rounds=args.rounds)
+    policy = RunPolicy(warmup=args.warmup, warmup_s=0.3, warmup_min=min(args.warmup, 2),
+                       repeats=args.repeats, min_runs=min_runs, max_seconds=args.max_seconds,
+                       rounds=args.rounds)
     return GridSpec(models=models, sizes=positive_ints(args.size, "sizes", MIN_SIZE, MAX_SIZE),
                     batches=positive_ints(args.batch, "batch sizes", 1, MAX_BATCH),
                     engines=tuple(parse_engines(args.engines)), policy=policy,

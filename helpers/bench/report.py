@@ -132,6 +132,34 @@ def _category(level: str) -> str:
     return "holds except at …" if level.startswith("holds except") else level
 
 
+MOVED_FACTOR = 1.25  # a cell "moved" between runs: medians this far apart, ranges apart too
+
+
+def moved_cells(first: GridResult, second: GridResult,
+                factor: float = MOVED_FACTOR) -> list[dict[str, Any]]:
+    """Cells measured well in both runs whose figures disagree beyond both spreads.
+
+    A cell moved when its medians differ by more than ``factor`` and its round ranges
+    ``[low_ms, high_ms]`` do not overlap: round spread cannot see process-to-process or
+    run-to-run changes, this can. Sorted by how far they moved.
+    """
+    def usable(result: GridResult) -> dict[tuple, dict[str, Any]]:
+        return {(r["model"], r["batch"], r["size"], r["engine"]): r for r in result.records
+                if r.get("status") == "ok" and r.get("quality", "ok") == "ok" and "low_ms" in r}
+
+    a, b = usable(first), usable(second)
+    moved = []
+    for key in a.keys() & b.keys():
+        x, y = a[key], b[key]
+        ratio = y["median_ms"] / x["median_ms"]
+        apart = x["high_ms"] < y["low_ms"] or y["high_ms"] < x["low_ms"]
+        if apart and max(ratio, 1 / ratio) > factor:
+            moved.append({"model": key[0], "batch": key[1], "size": key[2], "engine": key[3],
+                          "first_ms": x["median_ms"], "second_ms": y["median_ms"],
+                          "ratio": ratio})
+    return sorted(moved, key=lambda m: -max(m["ratio"], 1 / m["ratio"]))
+
+
 def compare_runs(first: GridResult, second: GridResult) -> dict[str, Any]:
     """Do two grids say the same? Findings (level by level) and the headline ratio.
 
@@ -150,6 +178,8 @@ def compare_runs(first: GridResult, second: GridResult) -> dict[str, Any]:
     within = abs(ha["ratio"] - hb["ratio"]) < spread if spread > 0 else ha["ratio"] == hb["ratio"]
     return {"findings": rows, "headline": (ha, hb), "spread": spread, "headline_agrees": within,
             "same": all(r["same level"] for r in rows) and within,
+            "moved": moved_cells(first, second),
+            "cells": sum(r.get("status") == "ok" for r in first.records),
             "wall_min": (first.wall_s / 60, second.wall_s / 60),
             "suspect": (first.settings.get("suspect_cells"), second.settings.get("suspect_cells")),
             "busy": (first.machine.get("rounds_busy"), second.machine.get("rounds_busy"))}
@@ -170,5 +200,12 @@ def comparison_markdown(result: dict[str, Any]) -> str:
              "| claim | first run | second run | same level |", "|---|---|---|---|"]
     lines += [f"| {r['claim']} | {r['first']} | {r['second']} | {'yes' if r['same level'] else 'NO'} |"
               for r in result["findings"]]
+    moved = result.get("moved", [])
+    lines += ["", f"Cells that moved between the runs (medians more than {MOVED_FACTOR:.2f}× "
+              f"apart and round ranges apart): {len(moved)} of {result.get('cells', '?')}."]
+    lines += [f"- {m['model']} b{m['batch']} {m['size']} px {m['engine']}: {m['first_ms']:.1f} → "
+              f"{m['second_ms']:.1f} ms ({m['ratio']:.2f}×)" for m in moved[:10]]
+    if len(moved) > 10:
+        lines.append(f"- … and {len(moved) - 10} more")
     lines += ["", "Same findings and agreeing headline: " + ("yes" if result["same"] else "NO"), ""]
     return "\n".join(lines)

@@ -26,13 +26,21 @@ BUSY_PROBE = 1.30   # the probe kernel ran this much slower than at the start: b
 class RunPolicy:
     """How a cell is timed: ``rounds`` bursts, each of warm-up then timed runs.
 
-    Warm-up: up to ``warmup`` untimed runs, stopping once ``warmup_s`` have passed (at least
-    one when ``warmup`` > 0). Timed: stop at ``repeats`` runs, or as soon as ``max_seconds``
-    have passed and at least ``min_runs`` are done. The counts actually done are recorded.
+    Warm-up: up to ``warmup`` untimed runs, stopping once ``warmup_s`` have passed and at
+    least ``warmup_min`` untimed runs (the cold first run included) are done. Timed: stop at
+    ``repeats`` runs, or as soon as ``max_seconds`` have passed and at least ``min_runs`` are
+    done. The counts actually done are recorded.
+
+    Why ``warmup_min`` = 2 for the grids: with fixed shapes, ORT plans its memory on the
+    first run and allocates the planned block on the second, so the second run of a big input
+    is slower too (on the course's 2-core machine, mobilenet_v3_small, batch 16, 1024 px: about
+    430 ms against 300 from the third run on, and up to 1,500 ms inside a grid); a round that timed it measured
+    page faults, not the model.
     """
 
     warmup: int = 3
     warmup_s: float = 1.0
+    warmup_min: int = 1
     repeats: int = 50
     min_runs: int = 5
     max_seconds: float = 10.0
@@ -41,6 +49,9 @@ class RunPolicy:
     def __post_init__(self) -> None:
         if self.warmup < 0:
             raise BenchError(f"warmup must be 0 or more, got {self.warmup}")
+        if not 0 <= self.warmup_min <= max(self.warmup, 1):
+            raise BenchError(f"warmup_min must be between 0 and warmup ({self.warmup}), got "
+                             f"{self.warmup_min}")
         if self.repeats < 1 or self.min_runs < 1 or self.rounds < 1:
             raise BenchError(f"repeats, min_runs and rounds must be at least 1, got "
                              f"{self.repeats}, {self.min_runs} and {self.rounds}")
@@ -51,12 +62,14 @@ class RunPolicy:
 
 
 # Per round: a short burst; three rounds interleaved with every other cell of the grid. A
-# slow cell (resnet18, batch 16, 1024 px: seconds per run) gets one warm-up and one timed run
-# per round, so its figure is the median of three runs in three rounds; fast cells get up
-# to ten runs per round. This keeps the full grid near a quarter of an hour on two cores.
-FULL_POLICY = RunPolicy(warmup=1, warmup_s=0.2, repeats=10, min_runs=1, max_seconds=0.4, rounds=3)
-QUICK_POLICY = RunPolicy(warmup=1, warmup_s=0.1, repeats=6, min_runs=2, max_seconds=0.12,
-                         rounds=3)
+# slow cell (resnet18, batch 16, 1024 px: seconds per run) gets two untimed runs (the cold
+# one and one more, see RunPolicy) and one timed run per round, so its figure is the median
+# of three runs in three rounds; fast cells get up to ten runs per round. This keeps the
+# full grid near a quarter of an hour on two cores.
+FULL_POLICY = RunPolicy(warmup=2, warmup_s=0.2, warmup_min=2, repeats=10, min_runs=1,
+                        max_seconds=0.4, rounds=3)
+QUICK_POLICY = RunPolicy(warmup=2, warmup_s=0.1, warmup_min=2, repeats=6, min_runs=2,
+                         max_seconds=0.12, rounds=3)
 
 
 def time_runs(fn: Callable[[], object], policy: RunPolicy, *,
@@ -72,7 +85,8 @@ def time_runs(fn: Callable[[], object], policy: RunPolicy, *,
     sync = sync or (lambda: None)
     warm = done_runs
     start = clock() - done_s
-    while warm < policy.warmup and (warm == 0 or clock() - start < policy.warmup_s):
+    least = min(max(policy.warmup_min, 1), policy.warmup) if policy.warmup else 0
+    while warm < policy.warmup and (warm < least or clock() - start < policy.warmup_s):
         fn()
         sync()
         warm += 1
