@@ -64,6 +64,8 @@ def test_cli_json_end_to_end_with_rounds_and_quality():
         assert record["status"] == "ok" and record["rounds"] >= 2
         assert len(record["round_medians_ms"]) == record["rounds"]
         assert record["quality"] in ("ok", "suspect") and record["runs"] == 2 * record["rounds"]
+        pids = record["worker_pids"]
+        assert len(set(pids)) == len(pids), f"every round in a fresh worker process: {pids}"
     assert by_engine[("torch", 32)]["torch_threads"] == 1
     assert by_engine[("ort", 32)]["intra_op_threads"] == 1
     # each engine has its own worker process: the ORT worker never loaded torch, so its peak

@@ -1,11 +1,13 @@
 """The grid: models x batches x sizes x engines, measured in rounds interleaved across engines
 and shapes, with the machine watched for other programs, suspect cells measured again.
 
-For each (model, batch), one worker process per engine stays alive. Each round visits every
-cell of that group once, in a fresh random order (the first round by increasing size), so a
-slow stretch of a shared machine touches every engine alike. Between rounds a fixed probe
-kernel is timed and the CPU time other programs used is read: a round where either says the
-machine was busy is marked. A cell's figure is the median of its round medians. Cells that
+Cells are grouped by (model, batch). Each round visits every group once (in a random order
+after the first round) and every cell of a group once, in a fresh random order (the first
+round by increasing size), in fresh worker processes, one per engine: a slow stretch of a
+shared machine touches every engine alike, and a cell's rounds lie minutes apart in different
+processes, so its spread shows what changes between runs of a program, not only between
+bursts. Between visits a fixed probe kernel is timed and the CPU time other programs used is
+read: a visit where either says the machine was busy is marked. A cell's figure is the median of its round medians. Cells that
 fail the sanity checks (:func:`helpers.bench.analysis.suspect_cells`) get more rounds; cells
 still suspect are kept, flagged, and left out of the findings.
 """
@@ -194,33 +196,72 @@ def _combine(cell: Cell, rounds: list[dict[str, Any]], store: ModelStore) -> dic
         return rounds[-1] if rounds else {**base_record(asdict(cell)), "status": "error"}
     quiet = [r for r in ok if not r["busy"]]
     used = quiet if len(quiet) >= 2 else ok
-    record = {k: v for k, v in ok[0].items() if k not in ("round_data", "busy")}
+    record = {k: v for k, v in ok[0].items() if k not in ("round_data", "busy", "worker_pid")}
     record.update(combine_rounds([r["round_data"][0] for r in used]))
     record.update(round_medians_ms=[round(float(np.median(r["round_data"][0]["times_ms"])), 3)
                                     for r in ok],
                   round_busy=[bool(r["busy"]) for r in ok], rounds_used=len(used),
+                  worker_pids=[r.get("worker_pid") for r in ok],
                   load_ms=float(np.median([r["load_ms"] for r in ok])),
                   peak_rss_mb=float(np.median([r["peak_rss_mb"] for r in ok])),
                   model_rss_mb=float(np.median([r["model_rss_mb"] for r in ok])))
     return _annotate(record, cell, store, {"onnx": ok[0]["file"]} if "file" in ok[0] else {})
 
 
-def _measure_rounds(cells: list[Cell], rounds: int, workers: dict[str, WorkerProcess],
-                    specs: dict[Cell, dict], store: ModelStore, watch: CpuWatch, probe0: float,
-                    log: dict[Cell, list], round_log: list, rng: random.Random, bar,
-                    timeout: float, ascending_first: bool) -> None:
-    for index in range(rounds):
-        order = list(cells)
-        rng.shuffle(order)
-        if index == 0 and ascending_first:
-            order.sort(key=lambda c: c.batch * c.size**2)  # stable: engines stay shuffled
+class _Workers:
+    """Worker processes for one visit of a group of cells.
+
+    Fresh processes per visit, so a cell's rounds sample what differs from one process to the
+    next (memory layout, thread placement), not only from one burst to the next. Engines that
+    keep what they loaded (``keep_loaded``: torch.compile, whose compiling takes far longer
+    than a round) keep one worker per group through the grid instead.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.kept: dict[tuple, WorkerProcess] = {}
+
+    def open(self, group: tuple, engines: list[str]) -> dict[str, WorkerProcess]:
+        workers = {}
+        for engine in engines:
+            if get_engine(engine).options.get("keep_loaded"):
+                key = (group, engine)
+                if key not in self.kept or not self.kept[key].alive():
+                    self.kept[key] = WorkerProcess(self.threads)
+                workers[engine] = self.kept[key]
+            else:
+                workers[engine] = WorkerProcess(self.threads)
+        return workers
+
+    def release(self, workers: dict[str, WorkerProcess]) -> None:
+        kept = set(map(id, self.kept.values()))
+        for worker in workers.values():
+            if id(worker) not in kept:
+                worker.close()
+
+    def close(self) -> None:
+        for worker in self.kept.values():
+            worker.close()
+        self.kept.clear()
+
+
+def _visit(group: tuple, cells: list[Cell], pool: _Workers, specs: dict[Cell, dict],
+           watch: CpuWatch, probe0: float, log: dict[Cell, list], round_log: list,
+           rng: random.Random, bar, timeout: float, ascending: bool) -> None:
+    """One round of ``cells`` (one model and batch) in a random order, in fresh workers."""
+    order = list(cells)
+    rng.shuffle(order)
+    if ascending:
+        order.sort(key=lambda c: c.batch * c.size**2)  # stable: engines stay shuffled
+    workers = pool.open(group, list(dict.fromkeys(c.engine for c in order)))
+    try:
         watcher = _Round(watch, probe0)
         this_round = []
         for cell in order:
             bar.set_postfix_str(f"{cell.model} b{cell.batch} {cell.size}px {cell.engine}")
             if not workers[cell.engine].alive():  # died (out of memory?) or timed out: restart
                 workers[cell.engine].close()
-                workers[cell.engine] = WorkerProcess(workers[cell.engine].threads)
+                workers[cell.engine] = WorkerProcess(pool.threads)
             record = workers[cell.engine].request(specs[cell], timeout=timeout)
             if record.get("status") == "ok" and "file" not in record and "onnx" in specs[cell]["files"]:
                 record["file"] = specs[cell]["files"]["onnx"]
@@ -228,9 +269,11 @@ def _measure_rounds(cells: list[Cell], rounds: int, workers: dict[str, WorkerPro
             this_round.append(record)
             bar.update(1)
         state = watcher.close()
-        round_log.append(state)
-        for record in this_round:
-            record["busy"] = state["busy"]
+    finally:
+        pool.release(workers)
+    round_log.append(state)
+    for record in this_round:
+        record["busy"] = state["busy"]
 
 
 def run_grid(spec: GridSpec, report_dir=None, *, progress: bool = True, reuse: bool = False,
@@ -271,36 +314,43 @@ def run_grid(spec: GridSpec, report_dir=None, *, progress: bool = True, reuse: b
     probe0 = min(probe_kernel_ms() for _ in range(3))
     bar = progress_bar(total=len(runnable) * spec.policy.rounds, desc=f"bench {spec.name}",
                        unit="round", disable=not progress)
-    remeasured, suspects_left = 0, []
     groups = sorted({(c.model, c.batch) for c in runnable}, key=lambda g: (g[1], g[0]))
-    for group in groups:
-        group_cells = [c for c in runnable if (c.model, c.batch) == group]
-        workers = {e: WorkerProcess(threads) for e in dict.fromkeys(c.engine for c in group_cells)}
-        log: dict[Cell, list] = {c: [] for c in group_cells}
-        try:
-            _measure_rounds(group_cells, spec.policy.rounds, workers, specs, store, watch,
-                            probe0, log, round_log, rng, bar, timeout, ascending_first=True)
-            combined = {c: _combine(c, log[c], store) for c in group_cells}
+    members = {g: [c for c in runnable if (c.model, c.batch) == g] for g in groups}
+    log: dict[Cell, list] = {c: [] for c in runnable}
+    pool = _Workers(threads)
+    again: list[Cell] = []
+    try:
+        # Round-major: every group once per round (the first round in order, by increasing
+        # size), so a cell's rounds lie minutes apart, in different processes.
+        for index in range(spec.policy.rounds):
+            for group in groups if index == 0 else rng.sample(groups, len(groups)):
+                _visit(group, members[group], pool, specs, watch, probe0, log, round_log, rng,
+                       bar, timeout, ascending=index == 0)
+        combined = {c: _combine(c, log[c], store) for c in runnable}
+        suspects = suspect_cells(list(combined.values()))
+        again = [c for c in runnable if c.key in suspects]
+        if again:
+            bar.total += len(again) * EXTRA_ROUNDS
+            for _ in range(EXTRA_ROUNDS):
+                for group in rng.sample(groups, len(groups)):
+                    cells_again = [c for c in again if (c.model, c.batch) == group]
+                    if cells_again:
+                        _visit(group, cells_again, pool, specs, watch, probe0, log, round_log,
+                               rng, bar, timeout, ascending=False)
+            combined = {c: _combine(c, log[c], store) for c in runnable}
             suspects = suspect_cells(list(combined.values()))
-            again = [c for c in group_cells if c.key in suspects]
-            if again:
-                bar.total += len(again) * EXTRA_ROUNDS
-                _measure_rounds(again, EXTRA_ROUNDS, workers, specs, store, watch, probe0, log,
-                                round_log, rng, bar, timeout, ascending_first=False)
-                remeasured += len(again)
-                combined = {c: _combine(c, log[c], store) for c in group_cells}
-                suspects = suspect_cells(list(combined.values()))
-        finally:
-            for worker in workers.values():
-                worker.close()
-        for cell in group_cells:
-            record = combined[cell]
-            record["remeasured"] = cell.key in {c.key for c in again}
-            record["quality"] = "suspect" if cell.key in suspects else "ok"
-            record["quality_note"] = suspects.get(cell.key, "")
-            if cell.key in suspects:
-                suspects_left.append(cell.key)
-            records[cell] = record
+    finally:
+        pool.close()
+    suspects_left = []
+    for cell in runnable:
+        record = combined[cell]
+        record["remeasured"] = cell in again
+        record["quality"] = "suspect" if cell.key in suspects else "ok"
+        record["quality_note"] = suspects.get(cell.key, "")
+        if cell.key in suspects:
+            suspects_left.append(cell.key)
+        records[cell] = record
+    remeasured = len(again)
     bar.close()
     busy_rounds = sum(r["busy"] for r in round_log)
     machine.update(load_average_end=[round(x, 2) for x in os.getloadavg()]

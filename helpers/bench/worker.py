@@ -93,6 +93,7 @@ def run_cell(spec: dict[str, Any], rounds: int | None = None,
                                 done_s=first if index == 0 else 0.0)
         done.append({"times_ms": [t * 1000 for t in times], "warmup_runs": warm})
     record["round_data"] = done
+    record["worker_pid"] = os.getpid()
     record.update(combine_rounds(done))
     peak, source = peak_rss_mb()
     record.update(baseline_rss_mb=round(baseline, 1), peak_rss_mb=round(peak, 1),
