@@ -8,7 +8,8 @@ on the event loop. ``POST /classify`` takes an image (multipart field ``file`` o
 ``image/*`` body) and answers the top-k as JSON; ``GET /health``; ``GET /model`` (metadata);
 ``GET /model.onnx`` (the file, for the browser); ``/web/`` (the page in ``web/``) and
 ``/digits/`` (sample PNGs) and ``/ort/`` (onnxruntime-web's files from
-``web/node_modules``, ``.wasm`` as application/wasm).
+``web/node_modules``, ``.wasm`` as application/wasm); ``/docs`` (Swagger UI from
+``web/node_modules/swagger-ui-dist``, so it works offline; ``/openapi.json`` is the schema).
 Bad requests get a 4xx JSON ``{"error": ...}`` that says what was expected.
 """
 
@@ -30,6 +31,7 @@ import onnxruntime as ort
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -45,6 +47,7 @@ from helpers.runtime import create_session, input_specs, run
 
 WEB_DIR = REPO_ROOT / "web"
 ORT_WEB_DIST = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
+SWAGGER_DIST = WEB_DIR / "node_modules" / "swagger-ui-dist"
 MAX_BODY_BYTES = 5 * 1024 * 1024  # 5 MiB per upload
 MAX_PIXELS = 4096 * 4096  # decoded size guard: a small PNG can claim a huge canvas
 RAW_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "image/tiff",
@@ -225,10 +228,19 @@ def parse_k(value: str | None, classes: int) -> int:
     return int(value)
 
 
-def create_app(classifier: Classifier, web_dir: Path = WEB_DIR,
-               ort_dist: Path = ORT_WEB_DIST) -> FastAPI:
-    """The FastAPI application around one ``Classifier``."""
-    app = FastAPI(title="Course classifier", version="1.0",
+def _missing_npm_files(what: str, name: str) -> JSONResponse:
+    return JSONResponse({"error": f"{what} is not installed ({name} not served); run: npm ci "
+                                  "--prefix web"}, status_code=404)
+
+
+def create_app(classifier: Classifier, web_dir: Path = WEB_DIR, ort_dist: Path = ORT_WEB_DIST,
+               swagger_dist: Path = SWAGGER_DIST) -> FastAPI:
+    """The FastAPI application around one ``Classifier``.
+
+    FastAPI's own ``/docs`` loads Swagger UI from a CDN; here it is served from
+    ``swagger_dist`` (npm's ``swagger-ui-dist``, pinned in ``web/package.json``) instead.
+    """
+    app = FastAPI(title="Course classifier", version="1.0", docs_url=None, redoc_url=None,
                   description=f"ONNX Runtime {ort.__version__} serving {classifier.model_path.name}")
 
     @app.exception_handler(RequestError)
@@ -239,7 +251,8 @@ def create_app(classifier: Classifier, web_dir: Path = WEB_DIR,
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = error.detail if isinstance(error.detail, str) else str(error.detail)
         if error.status_code == 404:
-            message = f"no such path {request.url.path}; expected /classify, /health, /model, /web/"
+            message = (f"no such path {request.url.path}; expected /classify, /health, /model, "
+                       "/web/, /docs")
         return JSONResponse({"error": message}, status_code=error.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -291,8 +304,19 @@ def create_app(classifier: Classifier, web_dir: Path = WEB_DIR,
     else:
         @app.get("/ort/{name:path}", include_in_schema=False)
         def ort_missing(name: str) -> JSONResponse:
-            return JSONResponse({"error": f"onnxruntime-web is not installed ({name} not served); "
-                                          "run: npm ci --prefix web"}, status_code=404)
+            return _missing_npm_files("onnxruntime-web", name)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        if not swagger_dist.is_dir():
+            return _missing_npm_files("swagger-ui-dist", "/docs")
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json",
+                                   title=f"{app.title} · API", swagger_js_url="/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/swagger/favicon-32x32.png")
+
+    if swagger_dist.is_dir():
+        app.mount("/swagger", StaticFiles(directory=swagger_dist), name="swagger")
     return app
 
 

@@ -21,19 +21,23 @@ from helpers.data import digit_png_paths
 from helpers.images import load_image
 from helpers.loadtest import running_server
 from helpers.paths import REPO_ROOT
-from helpers.serve import ORT_WEB_DIST, create_app, load_classifier
+from helpers.serve import ORT_WEB_DIST, SWAGGER_DIST, create_app, load_classifier
 
 WEB = REPO_ROOT / "web"
 needs_browser = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
 needs_ort_web = pytest.mark.skipif(not ORT_WEB_DIST.is_dir(),
                                    reason="onnxruntime-web missing: run npm ci --prefix web")
+needs_swagger = pytest.mark.skipif(not SWAGGER_DIST.is_dir(),
+                                   reason="swagger-ui-dist missing: run npm ci --prefix web")
+PINNED = {"onnxruntime-web": "1.30.0", "swagger-ui-dist": "5.35.0"}
 
 
 def test_package_json_pins_onnxruntime_web_and_the_lock_agrees():
     package = json.loads((WEB / "package.json").read_text())
     lock = json.loads((WEB / "package-lock.json").read_text())
-    assert package["dependencies"] == {"onnxruntime-web": "1.30.0"}
-    assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == "1.30.0"
+    assert package["dependencies"] == PINNED
+    for name, version in PINNED.items():
+        assert lock["packages"][f"node_modules/{name}"]["version"] == version
 
 
 def test_node_modules_is_ignored_by_git():
@@ -50,6 +54,34 @@ def test_the_service_serves_the_page_and_wasm_as_application_wasm(tiny_onnx):
     assert "javascript" in client.get("/ort/ort.wasm.min.mjs").headers["content-type"]
     assert client.get("/model.onnx").content == tiny_onnx.read_bytes()
     assert client.get("/digits/").json() == [p.name for p in digit_png_paths()]
+
+
+@needs_swagger
+def test_docs_are_served_from_local_files_not_a_cdn(tiny_onnx, tmp_path):
+    client = TestClient(create_app(load_classifier(tiny_onnx)))
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/swagger/swagger-ui-bundle.js" in page.text
+    assert "http" not in page.text.replace("http-equiv", ""), "no outside URL in the page"
+    bundle = client.get("/swagger/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and "javascript" in bundle.headers["content-type"]
+    assert client.get("/swagger/swagger-ui.css").status_code == 200
+    without = TestClient(create_app(load_classifier(tiny_onnx), swagger_dist=tmp_path / "no"))
+    missing = without.get("/docs")
+    assert missing.status_code == 404 and "npm ci --prefix web" in missing.json()["error"]
+    assert without.get("/openapi.json").json()["info"]["title"] == "Course classifier"
+
+
+@needs_browser
+@needs_swagger
+def test_the_docs_page_renders_offline_in_chromium(tiny_onnx):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with running_server(tiny_onnx, threads=1) as server, headless_chromium() as driver:
+        driver.get(f"{server.url}/docs")
+        paths = WebDriverWait(driver, 60).until(lambda d: d.execute_script(
+            "const p = [...document.querySelectorAll('.opblock-summary-path')]"
+            ".map(e => e.textContent); return p.length ? p : null"))
+    assert {"/classify", "/health", "/model"} <= set(paths), paths
 
 
 @needs_browser
