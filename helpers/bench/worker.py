@@ -2,8 +2,9 @@
 
 Two ways to run: :func:`measure` starts a fresh ``python -m helpers.bench --worker`` process
 for one measurement (its cold start includes importing the engine), and :class:`WorkerProcess`
-keeps one ``--serve`` process per engine alive through a grid, so the grid can interleave
-rounds across engines and shapes without paying for a Python start each time. Either way,
+is a ``--serve`` process that measures several cells of one engine in a row; the grid starts
+fresh ones for every visit of a group, so it can interleave rounds across engines and shapes
+without paying for a Python start per cell. Either way,
 ONNX Runtime's spinning threads cannot slow PyTorch down and each process's memory is its own.
 """
 
