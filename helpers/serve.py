@@ -311,7 +311,8 @@ def create_app(classifier: Classifier, web_dir: Path = WEB_DIR, ort_dist: Path =
         if not swagger_dist.is_dir():
             return _missing_npm_files("swagger-ui-dist", "/docs")
         return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json",
-                                   title=f"{app.title} · API", swagger_js_url="/swagger/swagger-ui-bundle.js",
+                                   title=f"{app.title} · API",
+                                   swagger_js_url="/swagger/swagger-ui-bundle.js",
                                    swagger_css_url="/swagger/swagger-ui.css",
                                    swagger_favicon_url="/swagger/favicon-32x32.png")
 

@@ -33,9 +33,9 @@ class RunPolicy:
 
     Why ``warmup_min`` = 2 for the grids: with fixed shapes, ORT plans its memory on the
     first run and allocates the planned block on the second, so the second run of a big input
-    is slower too (on the course's 2-core machine, mobilenet_v3_small, batch 16, 1024 px: about
-    430 ms against 300 from the third run on, and up to 1,500 ms inside a grid); a round that timed it measured
-    page faults, not the model.
+    is slower too (on the course's 2-core machine, mobilenet_v3_small, batch 16, 1024 px:
+    about 430 ms against 300 from the third run on, and up to 1,500 ms inside a grid); a
+    round that timed it measured page faults, not the model.
     """
 
     warmup: int = 3
@@ -85,7 +85,7 @@ def time_runs(fn: Callable[[], object], policy: RunPolicy, *,
     sync = sync or (lambda: None)
     warm = done_runs
     start = clock() - done_s
-    least = min(max(policy.warmup_min, 1), policy.warmup) if policy.warmup else 0
+    least = min(max(policy.warmup_min, 1), policy.warmup)  # 0 when warmup is 0
     while warm < policy.warmup and (warm < least or clock() - start < policy.warmup_s):
         fn()
         sync()
