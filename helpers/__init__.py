@@ -1,19 +1,18 @@
 """Shared helpers for the course: deploying PyTorch image classifiers with ONNX Runtime.
 
-One module per concern:
-- files and data: ``paths``, ``data`` (offline photos and digits), ``images`` (decoding with
-  guards, ImageNet preprocessing), ``labels``;
-- models: ``models`` (torchvision weights), ``course_model`` (the digits resnet18),
-  ``superres``, ``detection_data`` and ``detection`` (the digit detector, NMS in the graph),
-  ``pipeline`` and ``pipeline_runtime`` (pre/post-processing inside the graph);
-- export and files: ``export``, ``export_lab`` (exporter experiments), ``checks``, ``graphs``
-  (pictures, intermediates, bisection);
-- running: ``runtime`` (ORT sessions, validated runs, parity), ``quantization`` and
-  ``openvino_runner``, ``classify`` (the torch-free command), ``serve`` and ``loadtest``
-  (HTTP), ``browser`` (headless Chromium);
-- measuring: the ``bench`` package (engine registry, rounds, findings; ``bench_quantized``
-  adds the INT8/FP16/OpenVINO engines), ``sysinfo``;
-- showing: ``plots``, ``colors`` (one colour per engine), ``exercises``.
+Subpackages follow the course's path, one concern each:
+- ``data``: the offline photos and digits, image decoding and preprocessing, labels;
+- ``models``: ImageNet classifiers, the digits course model, super-resolution, the detector
+  (``models.training``: config, cached result and quick-mode default, once for all three);
+- ``export``: the exporters, exporter experiments, pre/post-processing inside the graph;
+- ``graph``: checks, pictures, intermediate outputs, bisection;
+- ``runtime``: ORT sessions, the all-in-one pipeline runner, quantization, OpenVINO;
+- ``serve``: the HTTP app (``python -m helpers.serve``), load generation, headless Chromium;
+- ``bench``: the benchmark (``python -m helpers.bench``);
+- ``show``: plots, one colour per engine, exercise checks.
+Top level: ``notebook`` (``start``: the set-up every notebook calls), ``paths``, ``sysinfo``
+and the torch-free command ``classify`` (``python -m helpers.classify``). ``data``,
+``runtime`` and ``serve`` import without PyTorch: what a deployed client needs.
 """
 
 from __future__ import annotations
@@ -22,10 +21,7 @@ import os
 
 __version__ = "0.1.0"
 
-
-def quick_mode() -> bool:
-    """True when ``COURSE_QUICK=1``: loops, grids and epochs shrink; code paths stay the same."""
-    return os.environ.get("COURSE_QUICK") == "1"
+from helpers.notebook import Course, quick_mode, start  # noqa: E402, F401  (the set-up of every notebook)
 
 
 def progress_bar(*args, **kwargs):

@@ -2,7 +2,7 @@
 
     python -m helpers.classify IMAGE [IMAGE ...] --model MODEL.onnx [--topk 5] [--labels imagenet|digits]
 
-An all-in-one file (``helpers.pipeline``: uint8 image in, top-k out) is recognised from its
+An all-in-one file (``helpers.export.pipeline``: uint8 image in, top-k out) is recognised from its
 metadata or its input and gets the decoded pixels as they are: no preprocessing here.
 """
 
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.checks import InvalidModelError
-from helpers.images import ImageReadError, load_image, preprocess_digit, preprocess_imagenet
-from helpers.labels import format_top_k, labels_for, softmax, top_k
-from helpers.pipeline_runtime import classify_pixels, is_pipeline, pipeline_classes, pipeline_k
-from helpers.runtime import InputValidationError, create_session, input_specs, run
+from helpers.data.images import ImageReadError, load_image, preprocess_digit, preprocess_imagenet
+from helpers.data.labels import format_top_k, labels_for, softmax, top_k
+from helpers.graph.checks import InvalidModelError
+from helpers.runtime.pipeline import classify_pixels, is_pipeline, pipeline_classes, pipeline_k
+from helpers.runtime.sessions import InputValidationError, create_session, input_specs, run
 
 
 def positive_int(text: str) -> int:

@@ -10,9 +10,9 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from helpers.course_model import INPUT_SHAPE, load_or_train_course_model
-from helpers.data import load_digits_splits
-from helpers.images import preprocess_digit
+from helpers.data.datasets import load_digits_splits
+from helpers.data.images import preprocess_digit
+from helpers.models.course import INPUT_SHAPE, load_or_train_course_model
 from helpers.paths import artifacts_dir
 
 MAX_IR, MAX_OPSET, BATCH = 8, 17, 16

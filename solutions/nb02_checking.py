@@ -6,12 +6,12 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from helpers.checks import InvalidModelError, check_model
-from helpers.course_model import export_course_model, load_or_train_course_model
-from helpers.data import load_digits_splits
-from helpers.images import preprocess_digit
+from helpers.data.datasets import load_digits_splits
+from helpers.data.images import preprocess_digit
+from helpers.graph.checks import InvalidModelError, check_model
+from helpers.models.course import export_course_model, load_or_train_course_model
 from helpers.paths import artifacts_dir
-from helpers.runtime import check_parity, create_session, run
+from helpers.runtime.sessions import check_parity, create_session, run
 
 N_DIGITS = 200
 

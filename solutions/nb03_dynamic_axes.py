@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from helpers.course_model import INPUT_SHAPE, load_or_train_course_model
-from helpers.export import export_if_missing
+from helpers.export.exporters import export_if_missing
+from helpers.models.course import INPUT_SHAPE, load_or_train_course_model
 from helpers.paths import artifacts_dir
-from helpers.runtime import create_session
+from helpers.runtime.sessions import create_session
 
 CANDIDATES = ((2, 3, 64, 64), (1, 3, 96, 96), (5, 3, 64, 64))
 

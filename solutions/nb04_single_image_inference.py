@@ -7,12 +7,12 @@ import re
 
 import numpy as np
 
-from helpers.course_model import export_course_model
-from helpers.data import digit_png_paths
-from helpers.images import load_image, preprocess_digit
-from helpers.labels import softmax
+from helpers.data.datasets import digit_png_paths
+from helpers.data.images import load_image, preprocess_digit
+from helpers.data.labels import softmax
+from helpers.models.course import export_course_model
 from helpers.paths import artifacts_dir
-from helpers.runtime import create_session, run
+from helpers.runtime.sessions import create_session, run
 
 
 def exercise() -> float:

@@ -7,7 +7,7 @@ import onnxsim
 import torch
 from torchvision.models import get_model
 
-from helpers.export import export_if_missing
+from helpers.export.exporters import export_if_missing
 from helpers.paths import artifacts_dir
 
 

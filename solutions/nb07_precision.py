@@ -6,11 +6,11 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from helpers.course_model import INPUT_SHAPE, load_or_train_course_model, to_tensors
-from helpers.data import load_digits_splits
-from helpers.export import export_if_missing
+from helpers.data.datasets import load_digits_splits
+from helpers.export.exporters import export_if_missing
+from helpers.models.course import INPUT_SHAPE, load_or_train_course_model, to_tensors
 from helpers.paths import artifacts_dir
-from helpers.runtime import create_session, run, session_options, torch_outputs
+from helpers.runtime.sessions import create_session, run, session_options, torch_outputs
 
 
 def exercise() -> dict[str, float]:

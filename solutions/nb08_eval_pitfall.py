@@ -7,8 +7,8 @@ import copy
 import torch
 from torch import nn
 
-from helpers.course_model import accuracy, load_or_train_course_model, to_tensors
-from helpers.data import load_digits_splits
+from helpers.data.datasets import load_digits_splits
+from helpers.models.course import accuracy, load_or_train_course_model, to_tensors
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 MARGIN = 0.01  # one percentage point

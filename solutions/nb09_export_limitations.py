@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from helpers.paths import artifacts_dir
-from helpers.runtime import default_providers
+from helpers.runtime.sessions import default_providers
 
 
 class Pick(nn.Module):

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from helpers.data import sample_image_paths
-from helpers.images import load_image
-from helpers.superres import (
+from helpers.data.datasets import sample_image_paths
+from helpers.data.images import load_image
+from helpers.models.superres import (
     bicubic_upscale,
     default_sr_config,
     downscale,

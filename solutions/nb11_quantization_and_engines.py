@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import torch
 
-from helpers.course_model import INPUT_SHAPE, default_config, load_or_train_course_model, to_tensors
-from helpers.data import load_digits_splits
-from helpers.export import export_if_missing
+from helpers.data.datasets import load_digits_splits
+from helpers.export.exporters import export_if_missing
+from helpers.models.course import (
+    INPUT_SHAPE,
+    default_config,
+    load_or_train_course_model,
+    to_tensors,
+)
 from helpers.paths import artifacts_dir
-from helpers.quantization import (
+from helpers.runtime.quantization import (
     QuantRecipe,
     digits_calibration_reader,
     optimized_op_counts,
     quantize_int8,
 )
-from helpers.runtime import create_session, run
+from helpers.runtime.sessions import create_session, run
 
 
 def exercise() -> dict[str, int]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import onnx
 
-from helpers.course_model import export_course_model
-from helpers.data import load_digits_splits
-from helpers.images import preprocess_digit
+from helpers.data.datasets import load_digits_splits
+from helpers.data.images import preprocess_digit
+from helpers.models.course import export_course_model
 from helpers.paths import artifacts_dir
-from helpers.runtime import create_session, run
+from helpers.runtime.sessions import create_session, run
 
 
 def exercise() -> tuple[int, ...]:

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 from sklearn.datasets import load_digits
 
-from helpers.course_model import NUM_CLASSES, load_or_train_course_model
-from helpers.data import digit_to_rgb, load_digits_splits
+from helpers.data.datasets import digit_to_rgb, load_digits_splits
+from helpers.export.pipeline import DIGITS, export_pipeline
+from helpers.models.course import NUM_CLASSES, load_or_train_course_model
 from helpers.paths import artifacts_dir
-from helpers.pipeline import DIGITS, export_pipeline
-from helpers.runtime import create_session, run
+from helpers.runtime.sessions import create_session, run
 
 
 def exercise() -> int:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from helpers.detection import (
+from helpers.data.detection import make_canvases
+from helpers.models.detector import (
     DetectorWithNMS,
     default_det_config,
     detect_ort,
     export_detector,
     load_or_train_detector,
 )
-from helpers.detection_data import make_canvases
 from helpers.paths import artifacts_dir
-from helpers.runtime import create_session
+from helpers.runtime.sessions import create_session
 
 
 def exercise() -> int:

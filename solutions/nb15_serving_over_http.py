@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from helpers.course_model import export_course_model
-from helpers.loadtest import running_server
+from helpers.models.course import export_course_model
 from helpers.paths import DIGITS_DIR, artifacts_dir
+from helpers.serve.load import running_server
 
 
 def exercise() -> list[str]:

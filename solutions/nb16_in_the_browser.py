@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from helpers.browser import handmade_classifier, headless_chromium, open_page, try_model_in_page
-from helpers.loadtest import running_server
 from helpers.paths import artifacts_dir
+from helpers.serve.browser import (
+    handmade_classifier,
+    headless_chromium,
+    open_page,
+    try_model_in_page,
+)
+from helpers.serve.load import running_server
 
 
 def exercise() -> int:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.export import export_onnx
+from helpers.export.exporters import export_onnx
 from helpers.paths import REPO_ROOT
 
 
@@ -56,7 +56,7 @@ def corrupt_onnx(tmp_path, tiny_onnx) -> Path:
 @pytest.fixture(scope="session")
 def digits_onnx(tmp_path_factory) -> Path:
     """The course model (trained or cached) exported with the legacy exporter, dynamic batch."""
-    from helpers.course_model import load_or_train_course_model
+    from helpers.models.course import load_or_train_course_model
 
     trained = load_or_train_course_model(progress=False)
     path = tmp_path_factory.mktemp("cli") / "digits.onnx"

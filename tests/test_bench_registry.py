@@ -8,7 +8,7 @@ from helpers import bench
 from helpers.bench import BenchError, Job, parse_engines, register_engine
 from helpers.bench import registry as reg
 from helpers.bench.store import ModelStore, register_variant
-from helpers.colors import engine_color
+from helpers.show.colors import engine_color
 
 
 @pytest.fixture

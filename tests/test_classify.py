@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from helpers import classify
-from helpers.data import digit_png_paths
-from helpers.export import export_onnx
+from helpers.data.datasets import digit_png_paths
+from helpers.export.exporters import export_onnx
 
 
 def test_classifies_digit_pngs_correctly(digits_onnx, capsys):

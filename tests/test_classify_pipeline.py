@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from helpers import classify
-from helpers.course_model import NUM_CLASSES, load_or_train_course_model
-from helpers.data import digit_png_paths
-from helpers.pipeline import DIGITS, ImagePipeline, export_image_module, export_pipeline
+from helpers.data.datasets import digit_png_paths
+from helpers.export.pipeline import DIGITS, ImagePipeline, export_image_module, export_pipeline
+from helpers.models.course import NUM_CLASSES, load_or_train_course_model
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +88,8 @@ def test_runs_without_torch(digits_pipeline, classify_without_torch):
 
 def test_pipeline_outputs_are_used_as_they_are(digits_pipeline):
     """The CLI prints the file's own probabilities (no second softmax)."""
-    from helpers.pipeline_runtime import classify_pixels
-    from helpers.runtime import create_session
+    from helpers.runtime.pipeline import classify_pixels
+    from helpers.runtime.sessions import create_session
 
     session = create_session(digits_pipeline)
     image = np.asarray(Image.open(digit_png_paths()[5]).convert("RGB"))

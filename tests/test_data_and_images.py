@@ -1,4 +1,4 @@
-"""helpers.data and helpers.images: offline photos, digits, loading and preprocessing."""
+"""helpers.data.datasets and helpers.data.images: offline photos, digits, loading and preprocessing."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import data
-from helpers.images import (
+from helpers.data import datasets as data
+from helpers.data.images import (
     ImageReadError,
     center_crop,
     load_image,

@@ -1,4 +1,4 @@
-"""Unit tests for helpers.detection_data and helpers.detection: canvases, targets, NMS, export, mAP."""
+"""Unit tests for helpers.data.detection and helpers.models.detector: canvases, targets, NMS, export, mAP."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import pytest
 import torch
 import torchvision
 
-from helpers.detection import (
+from helpers.data.detection import (
+    CANVAS_SIZE,
+    cached_canvases,
+    load_canvases,
+    make_canvases,
+    save_canvases,
+)
+from helpers.models.detector import (
     GRID,
     Detections,
     DetectorWithNMS,
@@ -25,13 +32,6 @@ from helpers.detection import (
     same_detections,
     threshold_margins,
     to_input,
-)
-from helpers.detection_data import (
-    CANVAS_SIZE,
-    cached_canvases,
-    load_canvases,
-    make_canvases,
-    save_canvases,
 )
 
 TINY = DetTrainConfig(canvases=8, epochs=1, batch_size=4, lr=1e-3, width=8, seed=0)
@@ -138,7 +138,7 @@ def test_same_detections():
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
 def test_export_matches_torchvision_in_ort(tmp_path, canvases, dynamo):
-    from helpers.runtime import create_session
+    from helpers.runtime.sessions import create_session
 
     torch.manual_seed(0)
     model = DigitDetector(width=8).eval()

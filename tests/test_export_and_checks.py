@@ -1,4 +1,4 @@
-"""helpers.export and helpers.checks: both exporters, the checker, summaries, bad files."""
+"""helpers.export.exporters and helpers.graph.checks: both exporters, the checker, summaries, bad files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import onnx
 import pytest
 import torch
 
-from helpers.checks import (
+from helpers.export.exporters import export_if_missing, export_key, export_onnx, stored_export_key
+from helpers.graph.checks import (
     InvalidModelError,
     check_model,
     format_summary,
@@ -16,7 +17,6 @@ from helpers.checks import (
     op_counts_frame,
     summarize,
 )
-from helpers.export import export_if_missing, export_key, export_onnx, stored_export_key
 
 
 @pytest.mark.parametrize("dynamo", [True, False])

@@ -1,4 +1,4 @@
-"""helpers.export_lab: quiet exports, trimmed errors, verdicts in ORT, the findings table."""
+"""helpers.export.lab: quiet exports, trimmed errors, verdicts in ORT, the findings table."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.export_lab import (
+from helpers.export.lab import (
     EXPORTERS,
     Export,
     Findings,

@@ -1,4 +1,4 @@
-"""helpers.graphs: pictures of a graph, exposed intermediates, layer comparison, bisection."""
+"""helpers.graph.debug: pictures of a graph, exposed intermediates, layer comparison, bisection."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from helpers import graphs
-from helpers.graphs import (
+from helpers.graph import debug as graphs
+from helpers.graph.debug import (
     RendererMissingError,
     bisect_divergence,
     compare_layers,

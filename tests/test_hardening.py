@@ -17,11 +17,11 @@ import onnx
 import pytest
 
 from helpers import classify
-from helpers.checks import InvalidModelError, load_model
-from helpers.data import digit_png_paths
-from helpers.images import ImageReadError, decode_image, load_image
+from helpers.data.datasets import digit_png_paths
+from helpers.data.images import ImageReadError, decode_image, load_image
+from helpers.graph.checks import InvalidModelError, load_model
 from helpers.paths import REPO_ROOT
-from helpers.runtime import (
+from helpers.runtime.sessions import (
     InputValidationError,
     NonFiniteWarning,
     create_session,

@@ -1,11 +1,11 @@
-"""helpers.labels: class names, softmax and top-k."""
+"""helpers.data.labels: class names, softmax and top-k."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers.labels import format_top_k, imagenet_categories, labels_for, softmax, top_k
+from helpers.data.labels import format_top_k, imagenet_categories, labels_for, softmax, top_k
 
 
 def test_imagenet_names_match_torchvision_metadata():

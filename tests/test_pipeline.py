@@ -1,4 +1,4 @@
-"""helpers.pipeline and helpers.pipeline_runtime: all-in-one classifiers, pixels in, top-k out."""
+"""helpers.export.pipeline and helpers.runtime.pipeline: all-in-one classifiers, pixels in, top-k out."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import pipeline
-from helpers.data import sample_image_paths
-from helpers.images import center_crop, load_image, preprocess_digit, resize_shorter_side
-from helpers.labels import labels_for, softmax
-from helpers.pipeline import (
+from helpers.data.datasets import sample_image_paths
+from helpers.data.images import center_crop, load_image, preprocess_digit, resize_shorter_side
+from helpers.data.labels import labels_for, softmax
+from helpers.export import pipeline
+from helpers.export.pipeline import (
     DIGITS,
     IMAGENET,
     ImagePipeline,
@@ -23,13 +23,13 @@ from helpers.pipeline import (
     export_image_module,
     export_pipeline,
 )
-from helpers.pipeline_runtime import (
+from helpers.runtime.pipeline import (
     classify_pixels,
     is_pipeline,
     pipeline_classes,
     pipeline_k,
 )
-from helpers.runtime import InputValidationError, create_session, run
+from helpers.runtime.sessions import InputValidationError, create_session, run
 
 
 @pytest.mark.parametrize("height,width", [(2, 2), (300, 451), (451, 300), (257, 1000),
@@ -161,7 +161,7 @@ def test_export_is_reused_until_something_changes(tmp_path, tiny_model):
 
 
 def test_topk_becomes_an_input(tiny_pipeline, tmp_path):
-    from helpers.pipeline import topk_as_input
+    from helpers.export.pipeline import topk_as_input
 
     path = topk_as_input(tiny_pipeline, tmp_path / "k_input.onnx")
     session = create_session(path)
@@ -178,7 +178,7 @@ def test_topk_becomes_an_input(tiny_pipeline, tmp_path):
 
 
 def test_topk_as_input_needs_a_topk(tiny_onnx, tmp_path):
-    from helpers.pipeline import topk_as_input
+    from helpers.export.pipeline import topk_as_input
 
     with pytest.raises(ValueError, match="has no TopK node"):
         topk_as_input(tiny_onnx, tmp_path / "x.onnx")

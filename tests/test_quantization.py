@@ -1,4 +1,4 @@
-"""helpers.quantization, helpers.openvino_runner and the reduced-precision benchmark engines."""
+"""helpers.runtime.quantization, helpers.runtime.openvino and the reduced-precision benchmark engines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from helpers.quantization import (
+from helpers.runtime.quantization import (
     RECOMMENDED,
     ArrayCalibrationReader,
     QuantizationError,
@@ -19,7 +19,7 @@ from helpers.quantization import (
     quantize_dynamic_int8,
     quantize_int8,
 )
-from helpers.runtime import create_session, run
+from helpers.runtime.sessions import create_session, run
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,8 @@ def test_reader_batches_and_rewinds(images):
 
 
 def test_digits_calibration_comes_from_the_validation_split():
-    from helpers.course_model import to_tensors
-    from helpers.data import load_digits_splits
+    from helpers.data.datasets import load_digits_splits
+    from helpers.models.course import to_tensors
 
     chosen = digits_validation_images(16, seed=0)
     splits = load_digits_splits()
@@ -171,7 +171,7 @@ def test_fp16_keeps_float32_inputs_and_outputs(tiny_onnx, images, tmp_path):
 
 
 def test_openvino_f32_matches_ort_and_reports_its_precision(tiny_onnx, images):
-    from helpers.openvino_runner import compile_onnx
+    from helpers.runtime.openvino import compile_onnx
 
     model = compile_onnx(tiny_onnx, precision="f32", threads=1)
     assert model.precision_used == "f32" and model.input_name == "input"
@@ -179,7 +179,7 @@ def test_openvino_f32_matches_ort_and_reports_its_precision(tiny_onnx, images):
 
 
 def test_openvino_bad_input(tmp_path, tiny_onnx, corrupt_onnx):
-    from helpers.openvino_runner import OpenVINOError, compile_onnx
+    from helpers.runtime.openvino import OpenVINOError, compile_onnx
 
     with pytest.raises(OpenVINOError, match="precision must be one of"):
         compile_onnx(tiny_onnx, precision="bf16")
@@ -197,7 +197,7 @@ def test_openvino_bad_input(tmp_path, tiny_onnx, corrupt_onnx):
 
 def test_engines_are_registered_with_the_benchmark():
     import helpers.bench as bench
-    import helpers.bench_quantized  # noqa: F401 - registers the engines
+    import helpers.bench.loaders_quantized  # noqa: F401 - registers the engines
 
     names = bench.engines()
     for name in ("ort-int8", "ort-fp16", "openvino", "openvino-default"):
@@ -208,7 +208,7 @@ def test_engines_are_registered_with_the_benchmark():
 
 def test_openvino_engine_runs_in_a_worker(tiny_onnx):
     import helpers.bench as bench
-    import helpers.bench_quantized  # noqa: F401 - registers the engines
+    import helpers.bench.loaders_quantized  # noqa: F401 - registers the engines
 
     record = bench.measure({"engine": "openvino-default", "model": None, "batch": 1, "size": 64,
                             "threads": 1, "files": {"onnx": str(tiny_onnx)},

@@ -31,7 +31,7 @@ def test_notebook_shape(path):
     assert first.startswith(f"# {path.name[:2]} · "), f"{path.name}: title '# NN · Topic'"
     assert "You will learn" in first
     assert "## Recap" in text and "## Exercise" in text and "check_exercise(" in text
-    assert "COURSE_QUICK" in text or "quick_mode()" in text
+    assert f'helpers.start("nb{path.name[:2]}")' in text, "set-up: one helpers.start call"
     assert not re.search(r"['\"]/(root|home|tmp|work)/", text), f"{path.name}: machine path"
     assert "assert " in text
 

@@ -1,4 +1,4 @@
-"""helpers.runtime: sessions, input validation and parity."""
+"""helpers.runtime.sessions: sessions, input validation and parity."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from helpers.checks import InvalidModelError
-from helpers.runtime import (
+from helpers.graph.checks import InvalidModelError
+from helpers.runtime.sessions import (
     InputValidationError,
     check_parity,
     compare_outputs,

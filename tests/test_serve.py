@@ -14,7 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from helpers.loadtest import (
+from helpers.paths import REPO_ROOT
+from helpers.serve.app import MAX_BODY_BYTES, MAX_PIXELS, create_app, load_classifier
+from helpers.serve.load import (
     ServerStartError,
     burst,
     hey_available,
@@ -22,8 +24,6 @@ from helpers.loadtest import (
     running_server,
     summarize_load,
 )
-from helpers.paths import REPO_ROOT
-from helpers.serve import MAX_BODY_BYTES, MAX_PIXELS, create_app, load_classifier
 
 
 def png_bytes(size: tuple[int, int] = (64, 64), mode: str = "RGB", seed: int = 0) -> bytes:
@@ -144,7 +144,7 @@ def test_unknown_path_and_wrong_method_are_json_4xx(client):
 
 def test_model_that_cannot_load_stops_start_up_with_one_line(tmp_path, corrupt_onnx):
     for model in (tmp_path / "missing.onnx", corrupt_onnx):
-        result = subprocess.run([sys.executable, "-m", "helpers.serve", "--model", str(model)],
+        result = subprocess.run([sys.executable, "-m", "helpers.serve.app", "--model", str(model)],
                                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
@@ -208,7 +208,7 @@ def test_every_connection_gets_tcp_nodelay_even_from_a_pre_bound_socket(monkeypa
 
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    from helpers.serve import NoDelayH11Protocol
+    from helpers.serve.app import NoDelayH11Protocol
 
     monkeypatch.setattr(H11Protocol, "connection_made", lambda self, transport: None)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:  # proto 0, like uvicorn's

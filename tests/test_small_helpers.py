@@ -1,4 +1,4 @@
-"""helpers.exercises, helpers.plots, helpers.paths and helpers' top level."""
+"""helpers.show.exercises, helpers.show.plots, helpers.paths and helpers' top level."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import helpers  # noqa: E402
-from helpers.exercises import check_exercise  # noqa: E402
-from helpers.labels import top_k  # noqa: E402
+from helpers.data.labels import top_k  # noqa: E402
 from helpers.paths import REPO_ROOT, artifacts_dir, relative  # noqa: E402
-from helpers.plots import plot_op_counts, plot_top_k, show_images  # noqa: E402
+from helpers.show.exercises import check_exercise  # noqa: E402
+from helpers.show.plots import plot_op_counts, plot_top_k, show_images  # noqa: E402
 
 
 def test_check_exercise_paths(capsys):

@@ -1,4 +1,4 @@
-"""Unit tests for helpers.superres: the network, colour handling, PSNR, data, training, export."""
+"""Unit tests for helpers.models.superres: the network, colour handling, PSNR, data, training, export."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.superres import (
+from helpers.models.superres import (
     UPSCALE,
     SRTrainConfig,
     SuperResolutionNet,
@@ -181,8 +181,8 @@ def test_upscale_rgb_shape_and_bad_function(rgb):
 
 
 def test_export_runs_in_ort_at_other_sizes(tmp_path):
-    from helpers.export import export_onnx
-    from helpers.runtime import create_session, run
+    from helpers.export.exporters import export_onnx
+    from helpers.runtime.sessions import create_session, run
 
     model = build_model("nearest").eval()
     result = export_onnx(model, torch.rand(1, 1, 16, 16), tmp_path / "sr.onnx", dynamo=True,

@@ -9,7 +9,11 @@ import onnx
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers.browser import (
+from helpers.data.datasets import digit_png_paths
+from helpers.data.images import load_image
+from helpers.paths import REPO_ROOT
+from helpers.serve.app import ORT_WEB_DIST, SWAGGER_DIST, create_app, load_classifier
+from helpers.serve.browser import (
     classify_in_page,
     handmade_classifier,
     headless_chromium,
@@ -17,11 +21,7 @@ from helpers.browser import (
     open_page,
     page_status_text,
 )
-from helpers.data import digit_png_paths
-from helpers.images import load_image
-from helpers.loadtest import running_server
-from helpers.paths import REPO_ROOT
-from helpers.serve import ORT_WEB_DIST, SWAGGER_DIST, create_app, load_classifier
+from helpers.serve.load import running_server
 
 WEB = REPO_ROOT / "web"
 needs_browser = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
@@ -112,7 +112,7 @@ def test_ir_version_14_is_rejected_by_the_page_and_ir_10_loads(tmp_path):
 
 
 def test_a_missing_piece_is_named_in_one_line_with_its_install_command(monkeypatch, tmp_path):
-    import helpers.browser as browser
+    import helpers.serve.browser as browser
 
     monkeypatch.setattr(browser, "ORT_WEB_DIST", tmp_path / "no-node-modules")
     monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "chromium")

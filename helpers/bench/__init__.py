@@ -32,7 +32,6 @@ from helpers.bench.analysis import (
     trusted,
 )
 from helpers.bench.common import MODELS, REFERENCE_SIZES, BenchError, validate_model
-from helpers.bench.engines_core import OPT_LEVELS
 from helpers.bench.grid import (
     GRID_ENGINES,
     GRIDS,
@@ -44,6 +43,7 @@ from helpers.bench.grid import (
     measure_cell,
     run_grid,
 )
+from helpers.bench.loaders_core import OPT_LEVELS
 from helpers.bench.plots import conditions, plot_latency, plot_memory, plot_speedup
 from helpers.bench.registry import (
     ENGINE_LABELS,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 MODELS = ("resnet18", "mobilenet_v3_small")
 EXPORTERS = ("legacy", "dynamo")
@@ -41,3 +45,22 @@ def positive_ints(values: str | Sequence[int], what: str, low: int, high: int) -
     if not result:
         raise BenchError(f"no {what} given")
     return tuple(result)
+
+@dataclass
+class Job:
+    """What a load function gets: the shape, threads, files and the engine's options."""
+
+    engine: str
+    model: str | None
+    batch: int
+    size: int
+    threads: int
+    files: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    finishers: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
+
+    def input(self) -> np.ndarray:
+        """The seeded random input, float32 ``[batch, 3, size, size]``."""
+        shape = (self.batch, 3, self.size, self.size)
+        return np.random.default_rng(0).standard_normal(shape, dtype=np.float32)

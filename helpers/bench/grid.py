@@ -285,8 +285,8 @@ def run_grid(spec: GridSpec, report_dir=None, *, progress: bool = True, reuse: b
     measures the best matrix multiply of torch and ORT, recorded with the machine.
     """
     from helpers import progress_bar
-    from helpers.data import gather_sample_images
-    from helpers.labels import imagenet_categories
+    from helpers.data.datasets import gather_sample_images
+    from helpers.data.labels import imagenet_categories
 
     start = time.perf_counter()
     machine, settings = machine_info(), grid_settings(spec)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from helpers.bench.analysis import family_engines, latency_table, speedup_table
 from helpers.bench.common import BenchError
 from helpers.bench.registry import engine_label
-from helpers.colors import engine_color
+from helpers.show.colors import engine_color
 
 
 def conditions(machine: dict, settings: dict) -> str:

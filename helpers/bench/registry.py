@@ -20,8 +20,8 @@ HOW TO ADD AN ENGINE (one function, one registration)::
 None. ``variant="int8"`` asks for a variant of that ONNX file, built once and cached by a
 function given to :func:`helpers.bench.store.register_variant`. ``options`` reach the load
 function as ``job.options``; ``job.info`` is copied into the measurement's record. The
-colour comes from :mod:`helpers.colors` (pass ``color=`` to set one). A module elsewhere
-(e.g. ``helpers.quantization``) may register too; the worker imports the load function's
+colour comes from :mod:`helpers.show.colors` (pass ``color=`` to set one). A module elsewhere
+(e.g. ``helpers.runtime.quantization``) may register too; the worker imports the load function's
 module before it runs it. ``python -m helpers.bench --help`` lists every engine.
 """
 
@@ -33,32 +33,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from helpers.bench.common import BenchError, choices_error
-from helpers.colors import engine_color, set_engine_color
+from helpers.bench.common import BenchError, Job, choices_error
+from helpers.show.colors import engine_color, set_engine_color
 
 FILE_KINDS = (None, "weights", "onnx-fixed", "onnx-dynamic")
 
-
-@dataclass
-class Job:
-    """What a load function gets: the shape, threads, files and the engine's options."""
-
-    engine: str
-    model: str | None
-    batch: int
-    size: int
-    threads: int
-    files: dict[str, str] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
-    finishers: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
-
-    def input(self) -> np.ndarray:
-        """The seeded random input, float32 ``[batch, 3, size, size]``."""
-        shape = (self.batch, 3, self.size, self.size)
-        return np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
 
 
 Runner = Callable[[], object]
@@ -139,7 +118,6 @@ def discover() -> None:
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if info.name.startswith("engines_"):
             importlib.import_module(f"helpers.bench.{info.name}")
-    importlib.import_module("helpers.bench_quantized")  # ort-int8, ort-fp16, openvino, ... (notebook 11)
 
 
 def engines() -> dict[str, Engine]:

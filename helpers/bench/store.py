@@ -70,7 +70,7 @@ class ModelStore:
         """(torch model in eval mode, weights tag ``"imagenet"`` or ``"random"``)."""
         validate_model(name)
         if name not in self._models:
-            from helpers.models import cached_weights_path, load_imagenet_model
+            from helpers.models.imagenet import cached_weights_path, load_imagenet_model
 
             pretrained = cached_weights_path(name).exists()
             loaded = load_imagenet_model(name, pretrained=pretrained, seed=0)
@@ -95,7 +95,7 @@ class ModelStore:
         """The exported file (fixed ``batch x 3 x size x size``, or dynamic B/H/W), or a variant."""
         import torch
 
-        from helpers.export import export_if_missing
+        from helpers.export.exporters import export_if_missing
 
         model, tag = self.model(name)
         shape = "dynamic" if dynamic else f"b{batch}_{size}"

@@ -38,12 +38,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from helpers import images
-from helpers.checks import InvalidModelError
-from helpers.images import preprocess_digit, preprocess_imagenet
-from helpers.labels import labels_for, softmax, top_k
+from helpers.data import images
+from helpers.data.images import preprocess_digit, preprocess_imagenet
+from helpers.data.labels import labels_for, softmax, top_k
+from helpers.graph.checks import InvalidModelError
 from helpers.paths import DIGITS_DIR, REPO_ROOT
-from helpers.runtime import create_session, input_specs, run
+from helpers.runtime.sessions import create_session, input_specs, run
 
 WEB_DIR = REPO_ROOT / "web"
 ORT_WEB_DIST = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
@@ -70,7 +70,7 @@ class RequestError(Exception):
 
 
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode an upload with ``helpers.images.decode_image``; ``RequestError`` when unusable.
+    """Decode an upload with ``helpers.data.images.decode_image``; ``RequestError`` when unusable.
 
     The pixel count is checked from the header, before any pixel is decompressed: a
     decompression bomb gets 413, anything else that is not a readable image 400.
@@ -160,7 +160,7 @@ def load_classifier(model: str | Path, threads: int | None = None,
 
 def course_model_onnx() -> Path:
     """The course model (digits resnet18) as ONNX under artifacts/models/, exported if absent."""
-    from helpers.course_model import export_course_model
+    from helpers.models.course import export_course_model
     from helpers.paths import artifacts_dir
 
     return export_course_model(artifacts_dir("models"), metadata={"weights": "trained on digits"})
@@ -377,14 +377,14 @@ def main(argv: list[str] | None = None) -> int:
           f"http://{args.host}:{args.port}/  (page: /web/, schema: /openapi.json)", flush=True)
     if args.workers == 1:
         uvicorn.run(create_app(classifier), host=args.host, port=args.port, log_level="warning",
-                    http="helpers.serve:NoDelayH11Protocol")
+                    http="helpers.serve.app:NoDelayH11Protocol")
         return 0
     del classifier  # each worker opens its own session
     os.environ[ENV_MODEL] = str(args.model.resolve())
     os.environ[ENV_THREADS] = str(args.threads or "")
     os.environ[ENV_LABELS] = args.labels or ""
-    uvicorn.run("helpers.serve:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="warning", http="helpers.serve:NoDelayH11Protocol")
+    uvicorn.run("helpers.serve.app:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning", http="helpers.serve.app:NoDelayH11Protocol")
     return 0
 
 

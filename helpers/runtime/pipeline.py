@@ -1,6 +1,6 @@
 """Running an all-in-one classifier file (pixels in, top-k out) without PyTorch.
 
-The file is written by ``helpers.pipeline.export_pipeline``; this module only needs
+The file is written by ``helpers.export.pipeline.export_pipeline``; this module only needs
 onnxruntime and numpy, so the command line (``python -m helpers.classify``) can use it.
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from helpers.labels import Prediction
-from helpers.runtime import input_specs, run
+from helpers.data.labels import Prediction
+from helpers.runtime.sessions import input_specs, run
 
 PIPELINE_KEY = "pipeline"  # metadata key that marks an all-in-one file
 PIPELINE_KIND = "uint8-image-to-topk"
@@ -45,7 +45,7 @@ def classify_pixels(session, image: np.ndarray, labels: Sequence[str],
                     k: int | None = None) -> list[Prediction]:
     """Top-k predictions of an all-in-one file for one uint8 [H, W, 3] RGB image.
 
-    A file whose k is an input (``helpers.pipeline.topk_as_input``) gets ``k`` (default 5).
+    A file whose k is an input (``helpers.export.pipeline.topk_as_input``) gets ``k`` (default 5).
     """
     pixels = np.ascontiguousarray(image, dtype=np.uint8)
     names = [spec.name for spec in input_specs(session)]

@@ -18,7 +18,7 @@ import torch
 import torchvision
 from torch import nn
 
-from helpers.detection_data import CANVAS_SIZE, NUM_CLASSES, CanvasSet
+from helpers.data.detection import CANVAS_SIZE, NUM_CLASSES, CanvasSet
 
 STRIDE = 8
 GRID = CANVAS_SIZE // STRIDE
@@ -195,7 +195,7 @@ def train_detector(data: CanvasSet, config: DetTrainConfig, progress: bool = Tru
 def load_or_train_detector(config: DetTrainConfig | None = None, folder: Path | None = None,
                            retrain: bool = False, progress: bool = True) -> TrainedDetector:
     """Train once per config on cached training canvases; cache the weights (artifacts/models)."""
-    from helpers.detection_data import cached_canvases
+    from helpers.data.detection import cached_canvases
     from helpers.paths import artifacts_dir
 
     config = config or default_det_config()
@@ -326,7 +326,7 @@ def detect_ort(session, images: np.ndarray, score_threshold: float, iou_threshol
                ) -> list[Detections]:
     """Run an exported :class:`DetectorWithNMS` (inputs image, score_threshold, iou_threshold)
     in ONNX Runtime canvas by canvas."""
-    from helpers.runtime import run
+    from helpers.runtime.sessions import run
 
     x = to_input(images).numpy()
     feeds = {"score_threshold": np.array(score_threshold, np.float32),

@@ -29,7 +29,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from helpers.checks import load_model
+from helpers.graph.checks import load_model
 
 TYPES = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -94,8 +94,8 @@ def digits_validation_images(count: int, seed: int = 0) -> np.ndarray:
 
     Never the test split: calibration is a kind of fitting, and the test split stays unseen.
     """
-    from helpers.course_model import to_tensors
-    from helpers.data import load_digits_splits
+    from helpers.data.datasets import load_digits_splits
+    from helpers.models.course import to_tensors
 
     splits = load_digits_splits()
     available = len(splits.x_val)
@@ -117,8 +117,8 @@ def digits_calibration_reader(model_path: str | Path, count: int, batch_size: in
 def photo_calibration_images(size: int = 224, count: int | None = None) -> np.ndarray:
     """The course's sample photos, ImageNet-preprocessed: a stand-in calibration set for
     models with random weights (fine for speed, meaningless for accuracy)."""
-    from helpers.data import sample_image_paths
-    from helpers.images import load_image, preprocess_imagenet
+    from helpers.data.datasets import sample_image_paths
+    from helpers.data.images import load_image, preprocess_imagenet
 
     paths = sample_image_paths()[:count]
     return np.concatenate([preprocess_imagenet(load_image(p), size, size) for p in paths])
@@ -230,7 +230,7 @@ def convert_fp16(model_path: str | Path, output_path: str | Path) -> Path:
 
 def optimized_graph(model_path: str | Path, threads: int = 1) -> onnx.ModelProto:
     """The graph ORT runs on the CPU after its optimisations (ORT_ENABLE_ALL), as ORT saves it."""
-    from helpers.runtime import create_session, session_options
+    from helpers.runtime.sessions import create_session, session_options
 
     source = _require_file(model_path)
     with tempfile.TemporaryDirectory() as folder:

@@ -90,7 +90,7 @@ def running_server(model: str | Path, *, threads: int | None = None, workers: in
     The server also stops if this Python process dies without closing the context.
     """
     port = port or free_port()
-    command = [sys.executable, "-m", "helpers.serve", "--model", str(model), "--host", LOCALHOST,
+    command = [sys.executable, "-m", "helpers.serve.app", "--model", str(model), "--host", LOCALHOST,
                "--port", str(port), "--workers", str(workers)]
     if threads is not None:
         command += ["--threads", str(threads)]

@@ -118,7 +118,7 @@ class Export:
 
     def input_shape(self, index: int = 0) -> list[int | str]:
         """The declared shape of graph input ``index`` (numbers are fixed, names dynamic)."""
-        from helpers.checks import summarize
+        from helpers.graph.checks import summarize
 
         return list(summarize(self.path).inputs[index].shape)
 
@@ -178,7 +178,7 @@ def verdict(result: Export, model: nn.Module, *inputs: np.ndarray,
     otherwise ``wrong answer``; ``ORT refuses`` when ORT cannot load or run the file;
     ``export fails`` when there is no file.
     """
-    from helpers.runtime import create_session, default_providers
+    from helpers.runtime.sessions import create_session, default_providers
 
     if not result.ok:
         return Verdict("export fails", result.error.splitlines()[0][:120])

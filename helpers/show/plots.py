@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from helpers.labels import Prediction
+from helpers.data.labels import Prediction
 
 
 def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None,

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from helpers import quick_mode
-from helpers.data import DigitsSplits, load_digits_splits
-from helpers.images import preprocess_digit
+from helpers.data.datasets import DigitsSplits, load_digits_splits
+from helpers.data.images import preprocess_digit
 from helpers.paths import artifacts_dir
 
 NUM_CLASSES = 10
@@ -135,7 +135,7 @@ def load_or_train_course_model(config: TrainConfig | None = None, retrain: bool 
 def export_course_model(folder: Path, metadata: dict[str, str] | None = None) -> Path:
     """The course model (trained or cached) as ``folder/course_<tag>.onnx``: dynamo exporter,
     dynamic batch; re-exported only when the model or the arguments change."""
-    from helpers.export import export_if_missing
+    from helpers.export.exporters import export_if_missing
 
     course = load_or_train_course_model(progress=False)
     return export_if_missing(course.model, torch.randn(*INPUT_SHAPE),

@@ -1,6 +1,6 @@
 """One colour per engine or variant for every figure of the course (import, never hard-code).
 
-    from helpers.colors import engine_color
+    from helpers.show.colors import engine_color
     ax.plot(x, y, color=engine_color("ort"), label=...)
 
 Names are matched case-insensitively and through the aliases below (``"onnxruntime"`` is

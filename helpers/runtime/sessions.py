@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from helpers.checks import InvalidModelError, check_model_file, load_model
+from helpers.graph.checks import InvalidModelError, check_model_file, load_model
 
 ORT_TO_NUMPY = {
     "tensor(float)": np.float32,

@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.export import EXPORT_KEY, export_key, stored_export_key
-from helpers.images import (
+from helpers.data.images import (
     CROP_SIZE,
     DIGITS_MEAN,
     DIGITS_STD,
@@ -29,7 +28,8 @@ from helpers.images import (
     IMAGENET_STD,
     RESIZE_SIZE,
 )
-from helpers.pipeline_runtime import IMAGE_INPUT, OUTPUTS, PIPELINE_KEY, PIPELINE_KIND
+from helpers.export.exporters import EXPORT_KEY, export_key, stored_export_key
+from helpers.runtime.pipeline import IMAGE_INPUT, OUTPUTS, PIPELINE_KEY, PIPELINE_KIND
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def export_image_module(module: nn.Module, path: str | Path, *,
     """Export a module whose input is a uint8 [H, W, 3] image, H and W dynamic (dynamo).
 
     A file made earlier from the same module, weights, arguments and code of this file is
-    reused (its key is in the metadata, as with ``helpers.export.export_if_missing``).
+    reused (its key is in the metadata, as with ``helpers.export.exporters.export_if_missing``).
     """
     import onnx
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.serve import ORT_WEB_DIST
+from helpers.serve.app import ORT_WEB_DIST
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -1,0 +1,1 @@
+"""Reading and repairing ONNX files: checks, pictures, intermediate outputs, bisection."""

@@ -1,0 +1,1 @@
+"""Serving the model: the HTTP app, load generation, the headless browser."""

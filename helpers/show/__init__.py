@@ -1,0 +1,1 @@
+"""What learners look at: plots, one colour per engine, exercise checks."""
