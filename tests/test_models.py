@@ -122,3 +122,33 @@ def test_cached_file_is_rehashed(empty_hub, tmp_path):
     bad.write_bytes(payload)  # the name promises another hash
     ok, line = models.download_weights("resnet18")
     assert ok is False and "does not match its SHA-256 prefix" in line
+
+
+def test_training_cache_trains_once_per_config(tmp_path):
+    from dataclasses import dataclass
+
+    from torch import nn
+
+    from helpers.models.training import Trained, load_or_train
+
+    @dataclass(frozen=True)
+    class Config:
+        width: int = 3
+
+        def tag(self) -> str:
+            return f"w{self.width}"
+
+    calls = []
+
+    def train() -> Trained[nn.Module]:
+        calls.append(1)
+        torch.manual_seed(len(calls))
+        return Trained(nn.Linear(2, Config().width), 1.5, {"losses": [0.5, 0.25]})
+
+    first = load_or_train("toy", Config(), lambda: nn.Linear(2, 3), train, folder=tmp_path)
+    again = load_or_train("toy", Config(), lambda: nn.Linear(2, 3), train, folder=tmp_path)
+    assert len(calls) == 1 and again.checkpoint == tmp_path / "toy_w3.pt"
+    assert again.seconds == 1.5 and again.record == {"losses": [0.5, 0.25]}
+    assert torch.equal(first.model.weight, again.model.weight)
+    load_or_train("toy", Config(), lambda: nn.Linear(2, 3), train, folder=tmp_path, retrain=True)
+    assert len(calls) == 2

@@ -7,17 +7,16 @@ minute on two CPU cores; the checkpoint is cached under ``artifacts/`` and reuse
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from helpers import quick_mode
 from helpers.data.datasets import DigitsSplits, load_digits_splits
 from helpers.data.images import preprocess_digit
-from helpers.paths import artifacts_dir
+from helpers.models.training import Trained, for_mode, load_or_train
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (1, 3, 64, 64)
@@ -108,24 +107,21 @@ def train_digits_model(config: TrainConfig, splits: DigitsSplits | None = None,
 
 def default_config() -> TrainConfig:
     """Full run: 4 epochs; quick mode (``COURSE_QUICK=1``): 2 epochs, same code path."""
-    return TrainConfig(epochs=2) if quick_mode() else TrainConfig()
+    return for_mode(quick=TrainConfig(epochs=2), full=TrainConfig())
 
 
 def load_or_train_course_model(config: TrainConfig | None = None, retrain: bool = False,
                                progress: bool = True) -> TrainedModel:
     """Return the course model, training it once and caching the checkpoint by config."""
     config = config or default_config()
-    checkpoint = artifacts_dir("models") / f"digits_resnet18_{config.tag()}.pt"
     splits = load_digits_splits()
-    model = build_digits_model()
-    if checkpoint.exists() and not retrain:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(saved["state_dict"])
-        seconds = float(saved["train_seconds"])
-    else:
-        model, seconds = train_digits_model(config, splits, progress=progress)
-        torch.save({"state_dict": model.state_dict(), "config": asdict(config),
-                    "train_seconds": seconds}, checkpoint)
+
+    def train() -> Trained[nn.Module]:
+        return Trained(*train_digits_model(config, splits, progress=progress))
+
+    trained = load_or_train("digits_resnet18", config, build_digits_model, train,
+                            retrain=retrain)
+    model, seconds, checkpoint = trained.model, trained.seconds, trained.checkpoint
     model.eval()
     val = accuracy(model, *to_tensors(splits.x_val, splits.y_val))
     test = accuracy(model, *to_tensors(splits.x_test, splits.y_test))

@@ -10,7 +10,7 @@ puts decoding, the score threshold and NMS inside one exportable module.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -154,9 +154,9 @@ class TrainedDetector:
 
 def default_det_config() -> DetTrainConfig:
     """Full run: 1,500 canvases x 8 epochs; quick mode: 600 canvases x 4 epochs, same path."""
-    from helpers import quick_mode
+    from helpers.models.training import for_mode
 
-    return DetTrainConfig(canvases=600, epochs=4) if quick_mode() else DetTrainConfig()
+    return for_mode(quick=DetTrainConfig(canvases=600, epochs=4), full=DetTrainConfig())
 
 
 def train_detector(data: CanvasSet, config: DetTrainConfig, progress: bool = True) -> TrainedDetector:
@@ -196,23 +196,19 @@ def load_or_train_detector(config: DetTrainConfig | None = None, folder: Path | 
                            retrain: bool = False, progress: bool = True) -> TrainedDetector:
     """Train once per config on cached training canvases; cache the weights (artifacts/models)."""
     from helpers.data.detection import cached_canvases
-    from helpers.paths import artifacts_dir
+    from helpers.models.training import Trained, load_or_train
 
     config = config or default_det_config()
-    folder = Path(folder) if folder else artifacts_dir("models")
-    checkpoint = folder / f"digit_detector_{config.tag()}.pt"
-    if checkpoint.exists() and not retrain:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model = DigitDetector(config.width)
-        model.load_state_dict(saved["state_dict"])
-        return TrainedDetector(model.eval(), config, float(saved["seconds"]),
-                               list(saved["losses"]), checkpoint)
-    data = cached_canvases(config.canvases, "train", config.seed)
-    trained = train_detector(data, config, progress=progress)
-    torch.save({"state_dict": trained.model.state_dict(), "config": asdict(config),
-                "seconds": trained.seconds, "losses": trained.losses}, checkpoint)
-    trained.checkpoint = checkpoint
-    return trained
+
+    def train() -> Trained[DigitDetector]:
+        data = cached_canvases(config.canvases, "train", config.seed)
+        result = train_detector(data, config, progress=progress)
+        return Trained(result.model, result.seconds, {"losses": result.losses})
+
+    cached = load_or_train("digit_detector", config, lambda: DigitDetector(config.width), train,
+                           folder, retrain)
+    return TrainedDetector(cached.model, config, cached.seconds, list(cached.record["losses"]),
+                           cached.checkpoint)
 
 
 # ------------------------------------------------------------------ NMS inside the module

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -231,9 +231,9 @@ class TrainedSR:
 
 def default_sr_config() -> SRTrainConfig:
     """Full run: 1500 steps; quick mode (``COURSE_QUICK=1``): 300 steps, same code path."""
-    from helpers import quick_mode
+    from helpers.models.training import for_mode
 
-    return SRTrainConfig(steps=300) if quick_mode() else SRTrainConfig()
+    return for_mode(quick=SRTrainConfig(steps=300), full=SRTrainConfig())
 
 
 def training_pairs(hr_crops: np.ndarray, factor: int = UPSCALE) -> tuple[torch.Tensor, torch.Tensor]:
@@ -284,21 +284,16 @@ def load_or_train_superres(train_images: Sequence[np.ndarray], config: SRTrainCo
                            folder: Path | None = None, retrain: bool = False,
                            progress: bool = True) -> TrainedSR:
     """Train once per config and cache the weights in ``folder`` (default artifacts/models)."""
-    from helpers.paths import artifacts_dir
+    from helpers.models.training import Trained, load_or_train
 
-    folder = folder or artifacts_dir("models")
-    checkpoint = Path(folder) / f"superres_{config.tag()}.pt"
-    if checkpoint.exists() and not retrain:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model = SuperResolutionNet(UPSCALE)
-        model.load_state_dict(saved["state_dict"])
-        return TrainedSR(model.eval(), config, float(saved["seconds"]), list(saved["losses"]),
-                         checkpoint)
-    trained = train_superres(train_images, config, progress=progress)
-    torch.save({"state_dict": trained.model.state_dict(), "config": asdict(config),
-                "seconds": trained.seconds, "losses": trained.losses}, checkpoint)
-    trained.checkpoint = checkpoint
-    return trained
+    def train() -> Trained[SuperResolutionNet]:
+        result = train_superres(train_images, config, progress=progress)
+        return Trained(result.model, result.seconds, {"losses": result.losses})
+
+    cached = load_or_train("superres", config, lambda: SuperResolutionNet(UPSCALE), train,
+                           folder, retrain)
+    return TrainedSR(cached.model, config, cached.seconds, list(cached.record["losses"]),
+                     cached.checkpoint)
 
 
 # ------------------------------------------------------------------ inference
