@@ -1,15 +1,19 @@
 """The engine registry: every engine the benchmark can time, in one place.
 
-HOW TO ADD AN ENGINE (one function, one registration)::
+HOW TO ADD AN ENGINE (one load function, one registration)::
 
-    # helpers/bench/engines_mything.py   (any module named engines_*.py here is found)
-    from helpers.bench.registry import Job, register_engine
+    # helpers/bench/loaders_mything.py   (load functions only: this module registers nothing)
+    from helpers.bench.common import Job
 
     def load_mything(job: Job):
         import mything                       # import inside: runs in the worker process
         model = mything.load(job.files["onnx"], threads=job.threads)
         x = job.input()                      # float32 [batch, 3, size, size], seeded
         return lambda: model.run(x)          # one inference; the harness times it
+
+    # helpers/bench/engines_mything.py   (any module named engines_*.py here is discovered)
+    from helpers.bench.loaders_mything import load_mything
+    from helpers.bench.registry import register_engine
 
     register_engine("mything", "MyThing CPU", load_mything, files="onnx-fixed",
                     aliases=("mt",), family="mything",
@@ -20,9 +24,10 @@ HOW TO ADD AN ENGINE (one function, one registration)::
 None. ``variant="int8"`` asks for a variant of that ONNX file, built once and cached by a
 function given to :func:`helpers.bench.store.register_variant`. ``options`` reach the load
 function as ``job.options``; ``job.info`` is copied into the measurement's record. The
-colour comes from :mod:`helpers.show.colors` (pass ``color=`` to set one). A module elsewhere
-(e.g. ``helpers.runtime.quantization``) may register too; the worker imports the load function's
-module before it runs it. ``python -m helpers.bench --help`` lists every engine.
+colour comes from :mod:`helpers.show.colors` (pass ``color=`` to set one). A worker process
+imports the load function's module, then looks the engine up (which discovers the engines_*
+modules); a module outside this package may register too, as long as the worker is told to
+import it (``module`` in the request). ``python -m helpers.bench --help`` lists every engine.
 """
 
 from __future__ import annotations
