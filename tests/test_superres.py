@@ -68,6 +68,34 @@ def test_start_as_nearest_rejects_other_models():
         start_as_nearest(nn.Conv2d(1, 1, 3))
 
 
+class LookAlike(nn.Module):
+    """The tutorial's layers written elsewhere (as notebook 10 does), without its init."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 64, 5, padding=2)
+        self.conv2 = nn.Conv2d(64, 64, 3, padding=1)
+        self.conv3 = nn.Conv2d(64, 32, 3, padding=1)
+        self.conv4 = nn.Conv2d(32, UPSCALE**2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(x))))))
+        return nn.functional.pixel_shuffle(self.conv4(x), UPSCALE)
+
+
+def test_start_as_nearest_takes_a_look_alike_and_its_weights_fit_the_course_class():
+    torch.manual_seed(0)
+    model = start_as_nearest(LookAlike(), residual_scale=0.0).eval()
+    y = np.random.default_rng(4).random((6, 5), dtype=np.float32)
+    np.testing.assert_allclose(torch_upscale_luma(model)(y),
+                               np.repeat(np.repeat(y, UPSCALE, 0), UPSCALE, 1), atol=1e-6)
+    course = SuperResolutionNet().eval()
+    course.load_state_dict(model.state_dict())
+    x = torch.rand(1, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(course(x), model(x))
+
+
 def test_build_model_is_seeded_and_checks_init():
     a, b = build_model("tutorial", seed=3), build_model("tutorial", seed=3)
     assert torch.equal(a.conv1.weight, b.conv1.weight)
@@ -196,3 +224,32 @@ def test_export_runs_in_ort_at_other_sizes(tmp_path):
             expected = model(torch.from_numpy(x)).numpy()
         assert out.shape == (shape[0], 1, shape[2] * 3, shape[3] * 3)
         np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_show_superres_tables_and_figures(rgb):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers.show.superres import (
+        colour_psnr_table,
+        plot_side_by_side,
+        plot_training_loss,
+        rgb_psnr,
+    )
+
+    assert rgb_psnr(rgb, rgb) == float("inf")
+    noisy = np.clip(rgb.astype(int) + 10, 0, 255).astype(np.uint8)
+    assert 20 < rgb_psnr(noisy, rgb) < 40
+    with pytest.raises(ValueError, match="RGB"):
+        rgb_psnr(rgb[..., 0], rgb[..., 0])
+    table = colour_psnr_table(rgb, {"same": rgb, "noisy": noisy})
+    assert list(table.columns) == ["Y PSNR dB", "RGB PSNR dB"]
+    assert table.loc["same", "RGB PSNR dB"] == float("inf") and table.loc["noisy", "Y PSNR dB"] < 40
+    fig = plot_training_loss([0.1, 0.05, 0.02], "loss over 3 steps")
+    assert fig.axes[0].get_yscale() == "log" and fig.axes[0].get_title() == "loss over 3 steps"
+    with pytest.raises(ValueError, match="no losses"):
+        plot_training_loss([], "empty")
+    small = rgb[::3, ::3]
+    fig = plot_side_by_side({"input": small, "original": rgb}, box=(2, 2, 9), title="two views")
+    assert len(fig.axes) == 4 and fig._suptitle.get_text() == "two views"
+    assert fig.axes[0].images[0].get_array().shape[:2] == rgb.shape[:2]

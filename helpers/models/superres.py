@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 UPSCALE = 3
+M = TypeVar("M", bound=nn.Module)
 
 
 class SuperResolutionNet(nn.Module):
@@ -55,7 +57,7 @@ class SuperResolutionNet(nn.Module):
 
 
 @torch.no_grad()
-def start_as_nearest(model: SuperResolutionNet, residual_scale: float = 0.1) -> SuperResolutionNet:
+def start_as_nearest(model: M, residual_scale: float = 0.1) -> M:
     """Set the weights so that the untrained network already upscales by nearest neighbour.
 
     Channel 0 of each layer copies the input (a centre tap of 1): the ReLUs leave it
@@ -63,9 +65,12 @@ def start_as_nearest(model: SuperResolutionNet, residual_scale: float = 0.1) -> 
     ``upscale``² sub-pixels, which PixelShuffle spreads over each output block. The other
     channels keep their random weights, scaled down by ``residual_scale``, and learn the
     correction. Same architecture, same exported graph: only the starting point changes.
+    Any module with the tutorial's ``conv1``..``conv4`` will do (notebook 10 writes its own).
     """
-    if not isinstance(model, SuperResolutionNet):
-        raise TypeError(f"expected a SuperResolutionNet, got {type(model).__name__}")
+    convs = [getattr(model, f"conv{i}", None) for i in range(1, 5)]
+    if not all(isinstance(conv, nn.Conv2d) for conv in convs) or convs[0].in_channels != 1:
+        raise TypeError("expected a SuperResolutionNet (conv1..conv4, one input channel), "
+                        f"got {type(model).__name__}")
     for conv in (model.conv1, model.conv2, model.conv3):
         centre = conv.kernel_size[0] // 2
         conv.weight[0].zero_()
