@@ -18,7 +18,8 @@ $(STAMP): requirements.txt pyproject.toml web/package-lock.json
 	$(PY) -m helpers.data
 	@bash scripts/system_packages.sh
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix web --no-audit --no-fund --loglevel=error; \
-	  else echo "note: npm not found; notebook 16 (the browser page) needs Node and npm" >&2; fi
+	  else echo "optional: npm missing (installs the web page's packages for notebooks 15 and 16); get it:" \
+	    "apt-get install npm | brew install node | winget install OpenJS.NodeJS.LTS; then npm ci --prefix web" >&2; fi
 	@touch $(STAMP)
 
 course: setup
