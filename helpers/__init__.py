@@ -38,14 +38,16 @@ def progress_bar(*args, **kwargs):
 
 
 def versions_line() -> str:
-    """One line with the versions that matter and the hardware in use."""
+    """One line with the versions that matter and the machine: CPU class, cores, OS, GPU."""
     import platform
 
     import onnx
     import onnxruntime
     import torch
 
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    from helpers.machine import short_machine
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"python {platform.python_version()} | torch {torch.__version__} | "
             f"onnx {onnx.__version__} | onnxruntime {onnxruntime.__version__} | "
-            f"{os.cpu_count()} CPU threads | {device}")
+            f"{short_machine()}, {os.cpu_count()} CPU threads | {device}")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from helpers.doctor import find_browser, find_chromedriver
 from helpers.graph import debug as graphs
 from helpers.graph.debug import (
     RendererMissingError,
@@ -82,7 +82,7 @@ def test_render_graph_falls_back_to_graphviz_then_says_what_is_missing(tmp_path,
         render_graph(model_path, tmp_path / "m.png")
 
 
-@pytest.mark.skipif(not (Path(graphs.CHROMIUM).exists() and Path(graphs.CHROMEDRIVER).exists()),
+@pytest.mark.skipif(not (find_browser() and find_chromedriver()),
                     reason="chromium and chromium-driver not installed")
 def test_netron_capture_draws_the_graph(tmp_path):
     from PIL import Image

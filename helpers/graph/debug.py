@@ -16,8 +16,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 SCALE = 2  # device pixels per CSS pixel in Netron captures (sharp text)
 
 
@@ -114,20 +112,25 @@ def netron_png(path: str | Path, out_png: str | Path, size: tuple[int, int] = (7
         from selenium.webdriver.chrome.service import Service
     except ImportError as error:
         raise RendererMissingError(f"Netron capture needs netron and selenium ({error.name} missing)") from error
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        raise RendererMissingError("Netron capture needs Chromium (apt-get install chromium chromium-driver)")
+    from helpers.doctor import TOOLS, find_browser, find_chromedriver, install_system
+
+    browser, chromedriver = find_browser(), find_chromedriver()
+    if not (browser and chromedriver):
+        how = "; ".join(TOOLS[tool].install[install_system()] for tool, found in
+                        (("chromium", browser), ("chromedriver", chromedriver)) if not found)
+        raise RendererMissingError(f"Netron capture needs Chromium and chromedriver on PATH: {how}")
     out_png = Path(out_png)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         address = netron.start(str(path), ("127.0.0.1", 0), browse=False)  # prints the full path
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = browser
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      f"--window-size={size[0]},{size[1]}", f"--force-device-scale-factor={SCALE}",
                      "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
         options.add_argument(argument)
     driver = None
     try:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        driver = webdriver.Chrome(service=Service(chromedriver), options=options)
         url = f"http://{address[0]}:{address[1]}/"
         # Netron asks once for cookie consent: set its cookie on a small page of the same
         # origin first, so the viewer itself loads only once.
