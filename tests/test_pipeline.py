@@ -36,15 +36,15 @@ from helpers.runtime.sessions import InputValidationError, create_session, run
                                           (224, 224), (999, 333), (480, 481)])
 def test_sizes_and_crop_offsets_match_pillow_path(height, width):
     resized = resize_shorter_side(Image.new("L", (width, height)), 256)
-    new_h, new_w = pipeline._resized_size(height, width, 256)
+    new_h, new_w = pipeline.resized_size(height, width, 256)
     assert (new_w, new_h) == resized.size
     for length in (new_h, new_w):
-        assert pipeline._crop_start(length, 224) == int(round((length - 224) / 2.0))
+        assert pipeline.crop_start(length, 224) == int(round((length - 224) / 2.0))
     center_crop(resized, 224)  # the crop fits
 
 
 def test_crop_start_rounds_half_to_even():
-    assert [pipeline._crop_start(224 + excess, 224) for excess in range(6)] == [0, 0, 1, 2, 2, 2]
+    assert [pipeline.crop_start(224 + excess, 224) for excess in range(6)] == [0, 0, 1, 2, 2, 2]
 
 
 def test_preprocess_module_matches_pillow_path_within_one_grey_level():
@@ -182,3 +182,46 @@ def test_topk_as_input_needs_a_topk(tiny_onnx, tmp_path):
 
     with pytest.raises(ValueError, match="has no TopK node"):
         topk_as_input(tiny_onnx, tmp_path / "x.onnx")
+
+
+def test_show_pipeline_timing_tables_and_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from helpers.show.pipeline import (
+        latency_table,
+        plot_latency,
+        plot_resize_parity,
+        ratio_line,
+        source_lines,
+        time_interleaved,
+    )
+
+    calls = []
+    candidates = {"a": lambda x: calls.append(("a", x)), "b": lambda x: calls.append(("b", x))}
+    times = time_interleaved(candidates, [1, 2, 3], rounds=2, seed=0)
+    assert {name: len(t) for name, t in times.items()} == {"a": 6, "b": 6}
+    assert len(calls) == 2 + 2 * 3 * 2  # one untimed call each, then rounds x inputs x candidates
+    assert [x for name, x in calls[2:] if name == "a"] == [1, 2, 3, 1, 2, 3]
+    with pytest.raises(ValueError, match="at least one round"):
+        time_interleaved(candidates, [1], rounds=0)
+    table = latency_table({"a": [1.0, 2.0, 3.0], "b": [2.0, 4.0, 6.0]})
+    assert table.loc["a", "median ms"] == 2.0 and table.loc["b", "calls"] == 3
+    assert "median 2.00" in ratio_line({"a": [1.0, 2.0, 3.0], "b": [2.0, 4.0, 6.0]}, "b", "a")
+    fig = plot_latency(table, in_graph=["b"], title="two candidates")
+    assert fig.axes[0].get_title() == "two candidates" and "ms" in fig.axes[0].get_xlabel()
+    with pytest.raises(ValueError, match="not rows"):
+        plot_latency(table, in_graph=["c"], title="x")
+    parity = pd.DataFrame({"bilinear max": [1, 1], "bilinear no-AA max": [20, 40],
+                           "bicubic max": [3, 5]}, index=["p1", "p2"])
+    fig = plot_resize_parity(parity, "resize parity")
+    assert len(fig.axes[0].patches) == 6 and fig.axes[0].get_yscale() == "symlog"
+    with pytest.raises(ValueError, match="missing"):
+        plot_resize_parity(parity.drop(columns="bicubic max"), "x")
+
+    def two_lines(x):
+        return x
+
+    assert source_lines(two_lines) == 2 and source_lines(two_lines, two_lines) == 4

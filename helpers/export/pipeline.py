@@ -3,7 +3,9 @@
 ``ImagePipeline`` wraps a classifier with its preprocessing (resize the shorter side with
 antialiasing, centre crop, scale, normalise) and postprocessing (softmax, top-k), so the
 exported ONNX file needs no client-side code. ``export_pipeline`` writes it with the dynamo
-exporter, dynamic height and width, and metadata that marks it as all-in-one.
+exporter, dynamic height and width, and metadata that marks it as all-in-one. Notebook 13
+writes the same modules out in its cells (the lesson) and checks that they equal these, which
+the command line's tests and the chapter's exercise solution use.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ IMAGENET = Preprocessing(RESIZE_SIZE, CROP_SIZE, tuple(map(float, IMAGENET_MEAN)
 DIGITS = Preprocessing(64, 64, (DIGITS_MEAN,) * 3, (DIGITS_STD,) * 3)
 
 
-def _resized_size(height, width, size: int):
+def resized_size(height, width, size: int):
     """torchvision's "shorter side to ``size``" in integer arithmetic, without a branch.
 
     ``size * side // shorter`` equals ``int(size * side / shorter)`` and gives ``size`` for the
@@ -65,7 +67,7 @@ def _resized_size(height, width, size: int):
     return size * height // shorter, size * width // shorter
 
 
-def _crop_start(length, crop: int):
+def crop_start(length, crop: int):
     """``int(round((length - crop) / 2))`` with Python's round-half-to-even, in integers."""
     excess = length - crop
     half = excess // 2
@@ -84,7 +86,7 @@ class ResizeToUint8(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.permute(2, 0, 1).unsqueeze(0).to(torch.float32)
-        height, width = _resized_size(image.shape[0], image.shape[1], self.size)
+        height, width = resized_size(image.shape[0], image.shape[1], self.size)
         x = F.interpolate(x, size=(height, width), mode=self.mode, align_corners=False,
                           antialias=self.antialias)
         return x.round().clamp(0, 255).to(torch.uint8)
@@ -106,7 +108,7 @@ class Preprocess(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = self.resize(image).to(torch.float32)
         crop = self.spec.crop
-        top, left = _crop_start(x.shape[2], crop), _crop_start(x.shape[3], crop)
+        top, left = crop_start(x.shape[2], crop), crop_start(x.shape[3], crop)
         x = x[:, :, top:top + crop, left:left + crop]
         return (x / 255.0 - self.mean) / self.std
 
