@@ -221,3 +221,136 @@ def test_every_connection_gets_tcp_nodelay_even_from_a_pre_bound_socket(monkeypa
                 transport = SimpleNamespace(get_extra_info=lambda name: accepted)
                 NoDelayH11Protocol.connection_made(object.__new__(NoDelayH11Protocol), transport)
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+# --- running the app in a thread, the measurements of notebook 15 and their tables ----------
+
+def tiny_app():
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    return app
+
+
+def test_serve_in_thread_answers_then_stops_even_after_an_error():
+    import httpx
+    import uvicorn
+
+    from helpers.serve.load import LOCALHOST, free_port, serve_in_thread
+
+    config = uvicorn.Config(tiny_app(), host=LOCALHOST, port=free_port(), log_level="warning")
+    with serve_in_thread(uvicorn.Server(config)) as running:
+        assert running.alive() and httpx.get(f"{running.url}/health").json() == {"status": "ok"}
+    assert not running.alive()
+    with pytest.raises(KeyError), serve_in_thread(uvicorn.Server(config)) as running:
+        raise KeyError("a failing cell")
+    assert not running.alive()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{running.url}/health", timeout=2)
+
+
+def test_serve_in_thread_binds_localhost_only():
+    import uvicorn
+
+    from helpers.serve.load import serve_in_thread
+
+    with pytest.raises(ValueError, match="127.0.0.1"), \
+            serve_in_thread(uvicorn.Server(uvicorn.Config(tiny_app(), host="0.0.0.0", port=0))):
+        pass
+
+
+def test_time_alternating_takes_turns_after_the_warm_up():
+    from helpers.serve.load import time_alternating
+
+    calls: list[str] = []
+    times = time_alternating({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                             pairs=4, warmup=2)
+    assert calls == ["a", "b"] * 6
+    assert list(times.columns) == ["a", "b"] and len(times) == 4 and (times >= 0).all().all()
+
+
+def test_try_requests_reports_status_error_and_whether_health_still_answers(client):
+    from helpers.serve.load import try_requests
+
+    requests = {name: BAD_REQUESTS[name][0] for name in ("empty body", "wrong content type")}
+    table = try_requests(client, "/classify", requests, width=20)
+    assert list(table.index) == list(requests)
+    assert list(table["status"]) == [400, 415] and (table["health after"] == 200).all()
+    assert table["error (first 20 characters)"].str.len().max() <= 20
+    assert table.loc["empty body", "error (first 20 characters)"].startswith("empty body")
+
+
+@pytest.mark.skipif(not hey_available(), reason="load generator hey missing (apt-get install hey)")
+def test_the_load_measurements_answer_every_request(tiny_onnx, tmp_path):
+    from helpers.serve.load import in_process_vs_http, interleaved_loads, load_curve
+
+    body = tmp_path / "x.png"
+    body.write_bytes(png_bytes())
+    classifier = load_classifier(tiny_onnx, threads=1)
+    with running_server(tiny_onnx, threads=1) as server:
+        url = f"{server.url}/classify"
+        curve = load_curve(url, body, [1, 2], per_worker=5, min_requests=6, warmup=4)
+        pairs = in_process_vs_http(lambda: classifier.classify_bytes(png_bytes(), 5), url, body,
+                                   requests=8, rounds=2, concurrency=2)
+        runs = interleaved_loads({"a": url, "b": url}, body, requests={1: 4, 2: 6}, rounds=2)
+    assert list(curve.index) == [1, 2] and list(curve["requests"]) == [6, 10]
+    assert (curve["errors"] == 0).all() and (curve["mean_ms"] > 0).all()
+    assert pairs.shape == (2, 2) and (pairs > 0).all().all()
+    assert len(runs) == 2 * 2 * 2 and (runs["errors"] == 0).all()
+    assert list(runs["variant"][:4]) == ["a", "a", "b", "b"]  # round after round, in turns
+
+
+def variant_runs() -> pd.DataFrame:
+    """Two rounds of three variants at two levels: 'b' beats 'base' in every round, 'c' overlaps."""
+    rps = {("base", 1): (10, 12), ("base", 8): (20, 22), ("b", 1): (30, 31), ("b", 8): (15, 16),
+           ("c", 1): (11, 13), ("c", 8): (21, 23)}
+    return pd.DataFrame([{"variant": v, "concurrency": c, "round": r, "throughput_rps": x,
+                          "p50_ms": 1000 / x, "p99_ms": 2000 / x, "errors": 0}
+                         for (v, c), values in rps.items() for r, x in enumerate(values)])
+
+
+def test_compare_variants_speedups_and_verdicts_from_the_rounds():
+    from helpers.show.serving import compare_variants, variant_speedups, variant_verdicts
+
+    compared = compare_variants(variant_runs())
+    assert list(dict.fromkeys(compared.index.get_level_values("variant"))) == ["base", "b", "c"]
+    assert compared.loc[("base", 1)].tolist()[:3] == [11, 10, 12]
+    speedups = variant_speedups(compared, "base")
+    assert list(speedups.index) == ["base", "b", "c"]
+    assert speedups.loc["b", 1] == pytest.approx(30.5 / 11) and (speedups.loc["base"] == 1).all()
+    verdicts = variant_verdicts(compared, "base")
+    assert list(verdicts.index) == ["b", "c"]
+    assert verdicts.loc["b"].tolist() == ["faster", "slower"]
+    assert (verdicts.loc["c"] == "same within the spread").all()
+
+
+def test_percentile_and_latency_tables():
+    from helpers.show.serving import latency_table, percentile_table
+
+    times = pd.DataFrame({"a": np.arange(1.0, 12.0), "b": np.arange(1.0, 12.0) * 2})
+    table = percentile_table(times)
+    assert list(table.columns) == ["10%", "50%", "90%"] and table.loc["b", "50%"] == 12.0
+    latency = latency_table({"a": times["a"], "b": times["b"]}, baseline="a")
+    assert latency.loc["b", "× a"] == pytest.approx(2.0) and latency.loc["a", "median ms"] == 6.0
+
+
+def test_the_serving_figures_state_their_conditions():
+    import matplotlib.pyplot as plt
+
+    from helpers.show.serving import compare_variants, plot_load_curve, plot_variant_speedups
+
+    load = pd.DataFrame({"throughput_rps": [20.0, 40, 41], "p50_ms": [50.0, 50, 100],
+                         "p95_ms": [60.0, 70, 150], "p99_ms": [70.0, 80, 200]},
+                        index=pd.Index([1, 2, 4], name="concurrency"))
+    load["little_ms"] = load.index / load["throughput_rps"] * 1e3
+    fig = plot_load_curve(load, threads=2)
+    assert "2 ORT thread" in fig.get_suptitle()
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+    fig = plot_variant_speedups(compare_variants(variant_runs()), "base", rounds=2)
+    assert "2 interleaved rounds" in fig.axes[0].get_title()
+    plt.close("all")

@@ -124,3 +124,80 @@ def test_a_missing_piece_is_named_in_one_line_with_its_install_command(monkeypat
                   "chromedriver (apt-get install chromium-driver)",
                   "onnxruntime-web (npm ci --prefix web)"):
         assert piece in reason, reason
+
+
+def test_the_javascript_notebook_16_shows_is_the_pages_own():
+    """Every code line of the ```js blocks in notebook 16 is a line of web/app.js."""
+    import re
+
+    notebook = json.loads((REPO_ROOT / "notebooks" / "16_in_the_browser.ipynb").read_text())
+    markdown = "\n".join("".join(c["source"]) for c in notebook["cells"]
+                         if c["cell_type"] == "markdown")
+    shown = [line.strip() for block in re.findall(r"```js\n(.*?)```", markdown, re.S)
+             for line in block.splitlines() if line.strip() and not line.strip().startswith("//")]
+    page = {line.strip() for line in (WEB / "app.js").read_text().splitlines()}
+    assert len(shown) >= 8, shown
+    assert not [line for line in shown if line not in page], "lines not in web/app.js"
+
+
+def test_draw_and_classify_needs_a_stroke():
+    from helpers.serve.browser import draw_and_classify
+
+    with pytest.raises(ValueError, match="at least 2 points"):
+        draw_and_classify(None, [(0, 0)])
+
+
+def test_show_screenshot_drops_the_empty_bottom_of_the_window():
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from helpers.show.serving import plot_page_latency, show_screenshot
+
+    shot = np.full((300, 200, 3), 255, np.uint8)
+    shot[10:50, 20:80] = 0  # content in the top 50 rows only
+    buffer = io.BytesIO()
+    Image.fromarray(shot).save(buffer, format="PNG")
+    fig = show_screenshot(buffer.getvalue(), "a page", margin=16)
+    assert fig.axes[0].images[0].get_array().shape[:2] == (49 + 16, 200)  # last used row + margin
+    assert fig.axes[0].get_title() == "a page"
+    fig = plot_page_latency({"page": [30.0, 40.0], "native": [10.0, 12.0]}, rounds=2, runs=1)
+    assert "2 alternating rounds × 1 runs" in fig.axes[0].get_title()
+    plt.close("all")
+
+
+@needs_browser
+def test_course_page_compares_times_and_draws_then_the_browser_quits(tiny_onnx):
+    from helpers.runtime.sessions import create_session
+    from helpers.serve.browser import (
+        compare_with_python,
+        course_page,
+        draw_and_classify,
+        time_page_and_native,
+    )
+
+    paths = digit_png_paths()[:3]
+    batch = load_classifier(tiny_onnx).preprocess(load_image(paths[-1]))
+    with course_page(tiny_onnx) as driver:
+        parity = compare_with_python(driver, load_classifier(tiny_onnx, threads=1), paths)
+        times = time_page_and_native(driver, {"native": create_session(tiny_onnx, threads=1)},
+                                     batch, runs=2, rounds=2)
+        top = draw_and_classify(driver, [(-40, -40), (40, -40), (0, 50)])
+    assert list(parity.index) == [p.name for p in paths]
+    assert (parity["max |Δ probability|"] < 1e-5).all()
+    assert {name: len(v) for name, v in times.items()} == {"browser WASM, 1 thread": 4, "native": 4}
+    assert len(top) == 3 and set(top) <= set("0123456789")
+    with pytest.raises(Exception):  # noqa: B017 - any WebDriver error: the browser has quit
+        driver.title  # noqa: B018
+
+
+@needs_browser
+def test_course_page_names_a_model_the_page_cannot_load(tmp_path):
+    from helpers.serve.browser import course_page
+
+    newest = tmp_path / "ir_default.onnx"
+    onnx.save(handmade_classifier(), newest)
+    with pytest.raises(RuntimeError, match="did not load ir_default.onnx: error"), \
+            course_page(newest):
+        pass

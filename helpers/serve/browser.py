@@ -1,17 +1,21 @@
 """Drive the course's web page (web/) in headless Chromium through Selenium.
 
 The page runs the model with onnxruntime-web; these helpers open it, wait until the model is
-loaded, and call the page's own ``classifyUrl`` / ``benchmark`` functions.
+loaded, and call the page's own ``classifyUrl`` / ``benchmark`` / ``tryModel`` functions.
+``course_page(model)`` is the whole set-up in one context manager (the course's app in a
+thread, Chromium on its page); the browser always quits and the server always stops.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from helpers.serve.app import ORT_WEB_DIST
 
@@ -75,6 +79,29 @@ def open_page(driver, url: str, timeout: float = 90) -> str:
     return str(status)
 
 
+@contextlib.contextmanager
+def course_page(model: str | Path, *, threads: int = 1, timeout: float = 90) -> Iterator:
+    """Headless Chromium on ``/web/`` of the course's app serving ``model``, the model loaded.
+
+    The app (``create_app``, what ``python -m helpers.serve`` runs) is served by uvicorn in a
+    thread of this process; on leaving, even after an error, the browser quits and the server
+    stops. Raises ``RuntimeError`` with the page's message when the page cannot load the model.
+    """
+    import uvicorn
+
+    from helpers.serve.app import create_app, load_classifier
+    from helpers.serve.load import LOCALHOST, free_port, serve_in_thread
+
+    app = create_app(load_classifier(model, threads=threads))
+    server = uvicorn.Server(uvicorn.Config(app, host=LOCALHOST, port=free_port(),
+                                           log_level="warning"))
+    with serve_in_thread(server) as served, headless_chromium() as driver:
+        status = open_page(driver, f"{served.url}/web/", timeout)
+        if status != "ready":
+            raise RuntimeError(f"the page did not load {Path(model).name}: {status}")
+        yield driver
+
+
 def page_status_text(driver) -> str:
     """The status line the learner sees on the page."""
     return str(driver.execute_script("return document.getElementById('status').textContent"))
@@ -107,6 +134,74 @@ def benchmark_in_page(driver, runs: int) -> np.ndarray:
     if isinstance(result, dict):
         raise RuntimeError(f"the page's benchmark failed: {result['error']}")
     return np.asarray(result, dtype=np.float64)
+
+
+def compare_with_python(driver, classifier, paths: Sequence[Path]) -> pd.DataFrame:
+    """The page's probabilities against ``classifier.probabilities`` (Python ORT) per digit PNG.
+
+    Each file is fetched by the page from ``/digits/<name>``; one row per file: true label
+    (from the name ``digit_<label>_<n>.png``), both top-1s and the largest |Δ probability|.
+    """
+    from helpers.data.images import load_image
+
+    rows = []
+    for path in paths:
+        in_page, _ = classify_in_page(driver, f"/digits/{path.name}")
+        in_python = classifier.probabilities(load_image(path))
+        rows.append({"file": path.name, "true": int(path.name.split("_")[1]),
+                     "browser top-1": int(in_page.argmax()), "Python top-1": int(in_python.argmax()),
+                     "max |Δ probability|": float(np.abs(in_page - in_python).max())})
+    return pd.DataFrame(rows).set_index("file")
+
+
+def time_page_and_native(driver, sessions: dict, batch: np.ndarray, *, runs: int, rounds: int,
+                         page: str = "browser WASM, 1 thread") -> dict[str, list[float]]:
+    """Milliseconds of warm ``session.run`` calls: ``runs`` in the page (on the input it
+    classified last) then ``runs`` in each native session (on ``batch``), ``rounds`` times.
+
+    The ways take turns so a busy neighbour slows all alike; three untimed runs each first.
+    """
+    from helpers import progress_bar
+
+    feeds = {name: {session.get_inputs()[0].name: batch} for name, session in sessions.items()}
+    benchmark_in_page(driver, 3)
+    for name, session in sessions.items():
+        for _ in range(3):
+            session.run(None, feeds[name])
+    times: dict[str, list[float]] = {page: [], **{name: [] for name in sessions}}
+    for _ in progress_bar(range(rounds), desc="rounds"):
+        times[page] += benchmark_in_page(driver, runs).tolist()
+        for name, session in sessions.items():
+            for _ in range(runs):
+                start = time.perf_counter()
+                session.run(None, feeds[name])
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+TOP_LABELS_JS = """
+const rows = Array.from(document.querySelectorAll('#topk tr'));
+return rows.length ? rows.map((r) => r.cells[0].textContent) : null;
+"""
+
+
+def draw_and_classify(driver, stroke: Sequence[tuple[int, int]], timeout: float = 30) -> list[str]:
+    """Draw ``stroke`` (pixel offsets from the pad's centre) on the page's pad with the pointer,
+    press *Classify drawing*, and return the labels of the page's top-k table, best first."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    if len(stroke) < 2:
+        raise ValueError(f"expected a stroke of at least 2 points, got {len(stroke)}")
+    driver.execute_script("document.getElementById('topk').innerHTML = ''")
+    pad = driver.find_element(By.ID, "pad")
+    actions = ActionChains(driver).move_to_element_with_offset(pad, *stroke[0]).click_and_hold()
+    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False):
+        actions = actions.move_by_offset(x1 - x0, y1 - y0)
+    actions.release().perform()
+    driver.find_element(By.ID, "classify-drawing").click()
+    return list(WebDriverWait(driver, timeout).until(lambda d: d.execute_script(TOP_LABELS_JS)))
 
 
 TRY_MODEL_JS = """

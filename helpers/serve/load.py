@@ -1,7 +1,10 @@
-"""Run the HTTP service in a background process and load it, bounded, on 127.0.0.1 only.
+"""Run the HTTP service (a background process or a thread) and load it, on 127.0.0.1 only.
 
 ``running_server(...)`` starts ``python -m helpers.serve`` on a free port and always stops it;
+``serve_in_thread(server)`` runs a ``uvicorn.Server`` in a thread of this process and stops it;
 ``hey_load(...)`` drives Debian's ``hey`` load generator and returns per-request rows;
+``load_curve``, ``in_process_vs_http`` and ``interleaved_loads`` are the measurements of
+notebook 15 (bounded runs of ``hey``); ``time_alternating`` times two calls in turns;
 ``burst(...)`` is a small asyncio + httpx client for tests where ``hey`` may be missing.
 """
 
@@ -17,8 +20,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +118,42 @@ def running_server(model: str | Path, *, threads: int | None = None, workers: in
                     process.wait()
 
 
+@dataclass
+class ThreadServer:
+    """A ``uvicorn.Server`` started by ``serve_in_thread``: its URL and thread."""
+
+    url: str
+    thread: threading.Thread
+
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+
+@contextlib.contextmanager
+def serve_in_thread(server, start_timeout: float = 30) -> Iterator[ThreadServer]:
+    """Run ``server.run()`` (a ``uvicorn.Server``) in a thread until the block ends.
+
+    Waits for ``server.started``; on leaving, even after an error, sets ``server.should_exit``
+    (uvicorn's own way to stop) and joins the thread. Only for 127.0.0.1.
+    """
+    config = server.config
+    if config.host != LOCALHOST:
+        raise ValueError(f"serve_in_thread only binds {LOCALHOST}, got host {config.host!r}")
+    thread = threading.Thread(target=server.run, name=f"uvicorn:{config.port}", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + start_timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise ServerStartError(f"uvicorn did not start on {LOCALHOST}:{config.port} "
+                                       f"within {start_timeout:.0f} s (is the port taken?)")
+            time.sleep(0.02)
+        yield ThreadServer(f"http://{LOCALHOST}:{config.port}", thread)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 def hey_available() -> bool:
     return shutil.which(HEY) is not None
 
@@ -151,6 +192,97 @@ def summarize_load(rows: pd.DataFrame, concurrency: int) -> dict:
     return {"concurrency": concurrency, "requests": len(rows), "errors": int(len(rows) - len(ok)),
             "throughput_rps": len(ok) / span if span > 0 else np.nan,
             "p50_ms": pct[0], "p95_ms": pct[1], "p99_ms": pct[2]}
+
+
+def time_alternating(calls: dict[str, Callable[[], object]], pairs: int,
+                     warmup: int = 5) -> pd.DataFrame:
+    """Milliseconds of each call, the calls taking turns ``pairs`` times after ``warmup`` turns.
+
+    Taking turns puts a busy neighbour on every call alike. One column per call.
+    """
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(pairs):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return pd.DataFrame(times)
+
+
+def try_requests(client, path: str, requests: dict[str, dict], width: int = 90) -> pd.DataFrame:
+    """POST each of ``requests`` (name -> ``client.post`` keyword arguments) to ``path``.
+
+    One row per request: the status, the start of the JSON ``error`` and the status of a
+    ``GET /health`` sent right after it (does the service keep serving?).
+    """
+    rows = []
+    for name, kwargs in requests.items():
+        response = client.post(path, **kwargs)
+        error = response.json().get("error", "") if response.content else ""
+        rows.append({"request": name, "status": response.status_code,
+                     f"error (first {width} characters)": str(error)[:width],
+                     "health after": client.get("/health").status_code})
+    return pd.DataFrame(rows).set_index("request")
+
+
+def load_curve(url: str, body: Path, levels: Sequence[int], *, per_worker: int,
+               min_requests: int = 30, warmup: int = 20) -> pd.DataFrame:
+    """One ``hey`` run per concurrency level (``per_worker`` requests per worker): a summary
+    row per level (``summarize_load``) plus the mean latency of the answered requests."""
+    from helpers import progress_bar
+
+    hey_load(url, body, requests=warmup, concurrency=min(4, warmup))
+    rows = []
+    for level in progress_bar(list(levels), desc="load levels"):
+        runs = hey_load(url, body, requests=max(min_requests, per_worker * level),
+                        concurrency=level)
+        summary = summarize_load(runs, level)
+        summary["mean_ms"] = runs.loc[runs["status"] == 200, "latency_s"].mean() * 1e3
+        rows.append(summary)
+    return pd.DataFrame(rows).set_index("concurrency")
+
+
+def in_process_vs_http(call: Callable[[], object], url: str, body: Path, *, requests: int,
+                       rounds: int, concurrency: int = 8) -> pd.DataFrame:
+    """Requests per second of ``call`` run by ``concurrency`` threads in this process, and of
+    ``hey`` at the same concurrency against ``url``, in turns: one row per round."""
+    hey_load(url, body, requests=max(concurrency, 20), concurrency=concurrency)  # warm-up
+    rows = []
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(lambda _: call(), range(concurrency)))  # warm-up
+        for _ in range(rounds):
+            start = time.perf_counter()
+            list(pool.map(lambda _: call(), range(requests)))
+            local_rps = requests / (time.perf_counter() - start)
+            remote = summarize_load(hey_load(url, body, requests=requests,
+                                             concurrency=concurrency), concurrency)
+            rows.append({f"in process, {concurrency} threads (req/s)": local_rps,
+                         f"HTTP, concurrency {concurrency} (req/s)": remote["throughput_rps"]})
+    return pd.DataFrame(rows)
+
+
+def interleaved_loads(urls: dict[str, str], body: Path, *, requests: dict[int, int],
+                      rounds: int) -> pd.DataFrame:
+    """``hey`` on every service at every concurrency (``requests``: level -> requests), round
+    after round, so a busy neighbour hits all alike: one summary row per run (after one
+    untimed warm-up run per service)."""
+    from helpers import progress_bar
+
+    for url in urls.values():  # warm-up: first runs allocate
+        hey_load(url, body, requests=20, concurrency=4)
+    rows = []
+    with progress_bar(total=rounds * len(urls) * len(requests), desc="rounds") as bar:
+        for round_ in range(rounds):
+            for name, url in urls.items():
+                for level, count in requests.items():
+                    summary = summarize_load(hey_load(url, body, requests=count,
+                                                      concurrency=level), level)
+                    rows.append({"variant": name, "round": round_, **summary})
+                    bar.update(1)
+    return pd.DataFrame(rows)
 
 
 async def _burst(url: str, body: bytes, requests: int, concurrency: int,
