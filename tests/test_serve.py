@@ -188,6 +188,27 @@ def test_hey_drives_the_service_and_every_request_is_answered(tiny_onnx, tmp_pat
         assert summarize_load(rows, 4)["errors"] == 0
 
 
+def test_without_hey_the_python_client_gives_the_same_rows(tiny_onnx, tmp_path, monkeypatch):
+    from helpers.serve import load
+
+    body = tmp_path / "x.png"
+    body.write_bytes(png_bytes())
+    monkeypatch.setattr(load, "HEY", "hey-not-on-this-path")
+    assert load.load_generator() == "python"
+    with running_server(tiny_onnx, threads=1) as server:
+        rows = load.post_load(f"{server.url}/classify", body, requests=30, concurrency=3)
+        assert list(rows.columns) == ["latency_s", "status", "offset_s"]
+        assert len(rows) == 30 and (rows["status"] == 200).all()
+        assert (rows["latency_s"] > 0).all() and rows["offset_s"].min() >= 0
+        assert summarize_load(rows, 3)["errors"] == 0
+        bad = tmp_path / "junk.png"
+        bad.write_bytes(b"junk")
+        assert set(load.python_load(f"{server.url}/classify", bad, requests=4,
+                                    concurrency=2)["status"]) == {400}
+    with pytest.raises(ValueError, match="127.0.0.1"):
+        load.python_load("http://10.0.0.1:80/classify", body, requests=2, concurrency=1)
+
+
 def test_a_bounded_burst_gets_no_errors_and_the_process_survives(tiny_onnx):
     with running_server(tiny_onnx, threads=1) as server:
         statuses = burst(server.url, png_bytes(), requests=200, concurrency=8)

@@ -2,9 +2,11 @@
 
 ``running_server(...)`` starts ``python -m helpers.serve`` on a free port and always stops it;
 ``serve_in_thread(server)`` runs a ``uvicorn.Server`` in a thread of this process and stops it;
-``hey_load(...)`` drives Debian's ``hey`` load generator and returns per-request rows;
-``load_curve``, ``in_process_vs_http`` and ``interleaved_loads`` are the measurements of
-notebook 15 (bounded runs of ``hey``); ``time_alternating`` times two calls in turns;
+``hey_load(...)`` drives the ``hey`` load generator and returns per-request rows;
+``python_load(...)`` returns the same rows from the course's own bounded asyncio + httpx client,
+and ``post_load(...)`` takes ``hey`` when it is on PATH, else that client (``load_generator()``
+says which); ``load_curve``, ``in_process_vs_http`` and ``interleaved_loads`` are the
+measurements of notebook 15 (bounded runs); ``time_alternating`` times two calls in turns;
 ``burst(...)`` is a small asyncio + httpx client for tests where ``hey`` may be missing.
 """
 
@@ -165,11 +167,7 @@ def hey_load(url: str, body: Path, *, requests: int, concurrency: int,
     Returns one row per request: ``latency_s``, ``status`` (0 when no response), ``offset_s``
     (start time from the beginning of the run).
     """
-    if not url.startswith(f"http://{LOCALHOST}:"):
-        raise ValueError(f"load only goes to http://{LOCALHOST}:PORT, got {url}")
-    if not 1 <= concurrency <= requests <= MAX_REQUESTS:
-        raise ValueError(f"expected 1 <= concurrency <= requests <= {MAX_REQUESTS}, "
-                         f"got concurrency {concurrency}, requests {requests}")
+    _check_load(url, requests, concurrency)
     if not hey_available():
         raise FileNotFoundError("the load generator 'hey' is not installed (apt-get install hey)")
     command = [HEY, "-n", str(requests), "-c", str(concurrency), "-m", "POST", "-T", content_type,
@@ -181,6 +179,65 @@ def hey_load(url: str, body: Path, *, requests: int, concurrency: int,
     return pd.DataFrame({"latency_s": rows["response-time"].astype(float),
                          "status": rows["status-code"].fillna(0).astype(int),
                          "offset_s": rows["offset"].astype(float)})
+
+
+def _check_load(url: str, requests: int, concurrency: int) -> None:
+    if not url.startswith(f"http://{LOCALHOST}:"):
+        raise ValueError(f"load only goes to http://{LOCALHOST}:PORT, got {url}")
+    if not 1 <= concurrency <= requests <= MAX_REQUESTS:
+        raise ValueError(f"expected 1 <= concurrency <= requests <= {MAX_REQUESTS}, "
+                         f"got concurrency {concurrency}, requests {requests}")
+
+
+async def _timed_posts(url: str, body: bytes, requests: int, concurrency: int,
+                       content_type: str) -> list[tuple[float, int, float]]:
+    import httpx
+
+    rows: list[tuple[float, int, float]] = []
+    queue = iter(range(requests))
+    start = time.perf_counter()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        async def worker() -> None:
+            for _ in queue:
+                began = time.perf_counter()
+                try:
+                    response = await client.post(url, content=body,
+                                                 headers={"content-type": content_type})
+                    status = response.status_code
+                except httpx.HTTPError:
+                    status = 0
+                rows.append((time.perf_counter() - began, status, began - start))
+
+        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))),
+                               timeout=MAX_SECONDS)
+    return rows
+
+
+def python_load(url: str, body: Path, *, requests: int, concurrency: int,
+                content_type: str = "image/png") -> pd.DataFrame:
+    """The rows of :func:`hey_load` from the course's own client (asyncio + httpx, keep-alive),
+    for machines without ``hey``. It runs in this Python process, so it costs more CPU per
+    request than ``hey``: its latencies are not comparable with ``hey``'s."""
+    _check_load(url, requests, concurrency)
+    rows = asyncio.run(_timed_posts(url, Path(body).read_bytes(), requests, concurrency,
+                                    content_type))
+    return pd.DataFrame(rows, columns=["latency_s", "status", "offset_s"])
+
+
+def load_generator() -> str:
+    """``"hey"`` when it is on PATH, else ``"python"`` (the course's asyncio client)."""
+    return "hey" if hey_available() else "python"
+
+
+def post_load(url: str, body: Path, *, requests: int, concurrency: int,
+              content_type: str = "image/png") -> pd.DataFrame:
+    """Per-request rows from ``hey`` when it is installed, else from :func:`python_load`."""
+    if hey_available():
+        return hey_load(url, body, requests=requests, concurrency=concurrency,
+                        content_type=content_type)
+    return python_load(url, body, requests=requests, concurrency=concurrency,
+                       content_type=content_type)
 
 
 def summarize_load(rows: pd.DataFrame, concurrency: int) -> dict:
@@ -234,10 +291,10 @@ def load_curve(url: str, body: Path, levels: Sequence[int], *, per_worker: int,
     row per level (``summarize_load``) plus the mean latency of the answered requests."""
     from helpers import progress_bar
 
-    hey_load(url, body, requests=warmup, concurrency=min(4, warmup))
+    post_load(url, body, requests=warmup, concurrency=min(4, warmup))
     rows = []
     for level in progress_bar(list(levels), desc="load levels"):
-        runs = hey_load(url, body, requests=max(min_requests, per_worker * level),
+        runs = post_load(url, body, requests=max(min_requests, per_worker * level),
                         concurrency=level)
         summary = summarize_load(runs, level)
         summary["mean_ms"] = runs.loc[runs["status"] == 200, "latency_s"].mean() * 1e3
@@ -249,7 +306,7 @@ def in_process_vs_http(call: Callable[[], object], url: str, body: Path, *, requ
                        rounds: int, concurrency: int = 8) -> pd.DataFrame:
     """Requests per second of ``call`` run by ``concurrency`` threads in this process, and of
     ``hey`` at the same concurrency against ``url``, in turns: one row per round."""
-    hey_load(url, body, requests=max(concurrency, 20), concurrency=concurrency)  # warm-up
+    post_load(url, body, requests=max(concurrency, 20), concurrency=concurrency)  # warm-up
     rows = []
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(lambda _: call(), range(concurrency)))  # warm-up
@@ -257,7 +314,7 @@ def in_process_vs_http(call: Callable[[], object], url: str, body: Path, *, requ
             start = time.perf_counter()
             list(pool.map(lambda _: call(), range(requests)))
             local_rps = requests / (time.perf_counter() - start)
-            remote = summarize_load(hey_load(url, body, requests=requests,
+            remote = summarize_load(post_load(url, body, requests=requests,
                                              concurrency=concurrency), concurrency)
             rows.append({f"in process, {concurrency} threads (req/s)": local_rps,
                          f"HTTP, concurrency {concurrency} (req/s)": remote["throughput_rps"]})
@@ -272,13 +329,13 @@ def interleaved_loads(urls: dict[str, str], body: Path, *, requests: dict[int, i
     from helpers import progress_bar
 
     for url in urls.values():  # warm-up: first runs allocate
-        hey_load(url, body, requests=20, concurrency=4)
+        post_load(url, body, requests=20, concurrency=4)
     rows = []
     with progress_bar(total=rounds * len(urls) * len(requests), desc="rounds") as bar:
         for round_ in range(rounds):
             for name, url in urls.items():
                 for level, count in requests.items():
-                    summary = summarize_load(hey_load(url, body, requests=count,
+                    summary = summarize_load(post_load(url, body, requests=count,
                                                       concurrency=level), level)
                     rows.append({"variant": name, "round": round_, **summary})
                     bar.update(1)
