@@ -164,3 +164,24 @@ def test_iou_threshold_as_input_needs_nms(tmp_path):
     onnx.save(helper.make_model(graph), tmp_path / "relu.onnx")
     with pytest.raises(ValueError, match="no NonMaxSuppression"):
         iou_threshold_as_input(tmp_path / "relu.onnx")
+
+
+def test_show_detection_figures(canvases):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers.show.detection import plot_canvases, plot_detection_pairs
+
+    fig = plot_canvases(canvases, shown=[0, 1], title="two canvases", name="canvas")
+    assert len(fig.axes) == 2 and fig._suptitle.get_text() == "two canvases"
+    dashed = [p for p in fig.axes[0].patches if p.get_linestyle() == "--"]
+    assert len(dashed) == len(canvases.boxes[0]), "one dashed true box per digit"
+    found = [Detections(b, np.full(len(b), 0.9, np.float32), lab)
+             for b, lab in zip(canvases.boxes, canvases.labels, strict=True)]
+    fig = plot_detection_pairs(canvases, shown=[0, 1, 2],
+                               runs={"a": ("red", found), "b": ("blue", found)}, title="pairs")
+    assert len(fig.axes) == 2 * 4  # two rows of two canvases, two runs each
+    assert fig.axes[1].get_title().startswith(f"b, canvas 0: {len(found[0].scores)} boxes")
+    assert len(fig.axes[0].texts) == len(found[0].scores), "each detection labelled"
+    with pytest.raises(ValueError, match="at least one run"):
+        plot_detection_pairs(canvases, shown=[0], runs={}, title="x")

@@ -4,7 +4,10 @@ The network sees a grey canvas ``[N, 1, 128, 128]`` and predicts, for each cell 
 16x16 grid (stride 8), an objectness logit, 10 class logits and the distances from the
 cell's centre to the four sides of a box (FCOS-like). Several cells fire for one digit,
 so non-maximum suppression (NMS) per class picks one box each. :class:`DetectorWithNMS`
-puts decoding, the score threshold and NMS inside one exportable module.
+puts decoding, the score threshold and NMS inside one exportable module. Notebook 14 writes
+``decode``, ``per_class_nms`` and the wrapper out in its cells (the lesson) and checks that they
+equal these, which ``threshold_margins``, the exercise's solution and the tests use. Figures
+are in ``helpers.show.detection``.
 """
 
 from __future__ import annotations
@@ -372,24 +375,3 @@ def threshold_margins(model: nn.Module, image: np.ndarray, score_threshold: floa
     return {"score": float((scores - score_threshold).abs().min()),
             "iou": float((iou[pairs] - iou_threshold).abs().min()) if pairs.any() else np.inf,
             "order": float(kept.diff().min()) if len(kept) > 1 else np.inf}
-
-
-def draw_detections(ax, image: np.ndarray, found: Detections | None, color: str, title: str,
-                    truth: np.ndarray | None = None) -> None:
-    """Show a canvas with detected boxes (class and score) and, dashed grey, the true boxes."""
-    import matplotlib.pyplot as plt
-
-    ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-    if truth is not None:
-        for box in truth:
-            ax.add_patch(plt.Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False,
-                                       color="0.6", linestyle="--", linewidth=1))
-    found = found or Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
-                                np.zeros(0, np.int64))
-    for box, score, cls in zip(found.boxes, found.scores, found.classes, strict=True):
-        ax.add_patch(plt.Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False,
-                                   color=color, linewidth=1.5))
-        ax.text(box[0], box[1] - 1, f"{cls} {score:.2f}", color="white", fontsize=7,
-                va="bottom", bbox={"facecolor": color, "pad": 0.5, "linewidth": 0})
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
