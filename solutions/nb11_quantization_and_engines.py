@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import torch
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from helpers.data.datasets import load_digits_splits
 from helpers.export.exporters import export_if_missing
@@ -14,10 +16,10 @@ from helpers.models.course import (
 )
 from helpers.paths import artifacts_dir
 from helpers.runtime.quantization import (
-    QuantRecipe,
-    digits_calibration_reader,
+    ArrayCalibrationReader,
+    digits_validation_images,
+    float_input_name,
     optimized_op_counts,
-    quantize_int8,
 )
 from helpers.runtime.sessions import create_session, run
 
@@ -29,9 +31,15 @@ def exercise() -> dict[str, int]:
     if not fp32.exists():
         course = load_or_train_course_model(progress=False)
         export_if_missing(course.model, torch.zeros(INPUT_SHAPE), fp32, dynamic_dims={0: "batch"})
-    recipe = QuantRecipe(activations="s8", weights="s8", per_channel=False, method="percentile")
-    int8 = quantize_int8(fp32, work / f"{fp32.stem}_exercise_{recipe.tag()}_n64.onnx",
-                         digits_calibration_reader(fp32, 64, seed=0), recipe)
+    pre = work / f"{fp32.stem}_exercise_pre.onnx"
+    quant_pre_process(str(fp32), str(pre))
+    int8 = work / f"{fp32.stem}_exercise_s8s8_pt_percentile_n64.onnx"
+    reader = ArrayCalibrationReader(float_input_name(pre), digits_validation_images(64, seed=0),
+                                    batch_size=32)
+    quantize_static(str(pre), str(int8), reader, quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,  # S8S8
+                    per_channel=False,  # one scale per weight tensor
+                    calibrate_method=CalibrationMethod.Percentile)
     splits = load_digits_splits()
     x, _ = to_tensors(splits.x_test, splits.y_test)
     cpu = ["CPUExecutionProvider"]

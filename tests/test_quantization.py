@@ -12,9 +12,13 @@ from helpers.runtime.quantization import (
     ArrayCalibrationReader,
     QuantizationError,
     QuantRecipe,
+    conv_weight_types,
     convert_fp16,
+    cpu_int8_flags,
     digits_validation_images,
     float_input_name,
+    float_weight_convs,
+    optimized_graph,
     optimized_op_counts,
     quantize_dynamic_int8,
     quantize_int8,
@@ -167,6 +171,91 @@ def test_fp16_keeps_float32_inputs_and_outputs(tiny_onnx, images, tmp_path):
     assert 0 < diff < 1e-2  # float16 rounding: visible, small
 
 
+def test_float_weights_in_the_file_and_in_what_ort_runs(tiny_onnx, images, tmp_path):
+    reader = ArrayCalibrationReader("input", images, 4)
+    int8 = quantize_int8(tiny_onnx, tmp_path / "u8s8.onnx", reader, RECOMMENDED)
+    kept = quantize_int8(tiny_onnx, tmp_path / "kept.onnx", reader,
+                         QuantRecipe(nodes_to_exclude=tuple(
+                             n.name for n in onnx.load(str(tiny_onnx)).graph.node
+                             if n.op_type == "Conv")))
+    assert float_weight_convs(tiny_onnx) == 1  # the float file's one convolution
+    assert float_weight_convs(int8) == 0  # its weight comes through DequantizeLinear
+    assert float_weight_convs(kept) == 1  # excluded: the float weight stays in the file
+    fp16 = convert_fp16(tiny_onnx, tmp_path / "fp16.onnx")
+    assert conv_weight_types(onnx.load(str(fp16))) in (set(), {"FLOAT16"})  # on disk
+    assert conv_weight_types(optimized_graph(fp16)) == {"FLOAT"}  # ORT's CPU casts back
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        float_weight_convs(tmp_path / "missing.onnx")
+
+
+def test_cpu_int8_flags_are_known_names():
+    assert set(cpu_int8_flags()) <= {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"}
+
+
+def test_sqnr_table_in_graph_order(tiny_onnx, images, tmp_path):
+    from onnxruntime.quantization import qdq_loss_debug as qdq_debug
+
+    from helpers.runtime.quant_debug import SQNR_COLUMNS, sqnr_table
+    from helpers.runtime.quantization import preprocess_for_quantization
+
+    pre = preprocess_for_quantization(tiny_onnx, tmp_path / "pre.onnx")
+    int8 = quantize_int8(tiny_onnx, tmp_path / "u8s8.onnx", ArrayCalibrationReader("input", images, 4))
+    acts = {}
+    for name, path in (("float", pre), ("qdq", int8)):
+        augmented = tmp_path / f"{name}_all.onnx"
+        qdq_debug.modify_model_output_intermediate_tensors(str(path), str(augmented))
+        acts[name] = qdq_debug.collect_activations(str(augmented), ArrayCalibrationReader(
+            "input", images, 4), execution_providers=["CPUExecutionProvider"])
+    errors = qdq_debug.compute_activation_error(
+        qdq_debug.create_activation_matching(acts["qdq"], acts["float"]))
+    table = sqnr_table(errors, pre)
+    order = [o for n in onnx.load(str(pre)).graph.node for o in n.output]
+    assert tuple(table.columns) == SQNR_COLUMNS and len(table) >= 2
+    assert list(table.tensor) == [t for t in order if t in set(table.tensor)]  # graph order
+    assert table.tensor.iloc[-1] == onnx.load(str(pre)).graph.output[0].name  # ends at the logits
+    lost = table["SQNR dB"].shift(1) - table["SQNR dB"]
+    assert np.allclose(table["dB lost here"].iloc[1:], lost.iloc[1:])
+    assert table["dB lost here"].iloc[0] == 0
+    with pytest.raises(ValueError, match="pass the float model that was quantized"):
+        sqnr_table({"not_a_tensor": {"xmodel_err": 30.0}}, pre)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_figures_state_their_conditions():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from helpers.show import quantization as show
+
+    by_size = pd.DataFrame({"test accuracy %": [95.2, 95.9], "max |Δ logit|": [9.0, 1.3]},
+                           index=pd.Index([8, 32], name="calibration digits"))
+    fig = show.plot_calibration_sizes(by_size, 95.9, "course model, 270 test digits")
+    assert "270 test digits" in fig.axes[0].get_title() and len(fig.axes) == 2
+    sqnr = pd.DataFrame({"SQNR dB": [40.0, 33.0, 35.0], "op": ["Conv", "Conv", "Gemm"]})
+    fig = show.plot_sqnr(sqnr, sqnr.iloc[[1]], "16 validation digits")
+    assert "16 validation digits" in fig.axes[0].get_title()
+    speed = pd.DataFrame({"model": "resnet18", "engine": ["ort", "ort-int8"] * 2,
+                          "threads": [1, 1, 2, 2], "weights": "random",
+                          "median_ms": [80.0, 40.0, 50.0, 25.0], "low_ms": [78.0, 39.0, 49.0, 24.0],
+                          "high_ms": [85.0, 44.0, 52.0, 27.0], "speedup": [1.0, 2.0, 1.0, 2.0]})
+    speed.attrs.update(cpu="Test CPU", cores=2, rounds=3, batch=1, size=224, baseline="ort",
+                       baseline_label="ORT FP32")
+    fig = show.plot_engine_speedups(speed)
+    title = fig.get_suptitle()
+    assert "Test CPU" in title and "3 interleaved rounds" in title and "2 physical cores" in title
+    panel = fig.axes[0]
+    assert "batch 1" in panel.get_title() and "224×224" in panel.get_title()
+    assert panel.get_yscale() == "log"
+    heights = sorted(round(p.get_height(), 6) for p in panel.patches if p.get_height() > 0)
+    assert heights == [1.0, 1.0, 2.0, 2.0]  # one bar per engine and thread count
+    plt.close("all")
+
+
 # ----------------------------------------------------------------------------- OpenVINO
 
 
@@ -196,8 +285,7 @@ def test_openvino_bad_input(tmp_path, tiny_onnx, corrupt_onnx):
 
 
 def test_engines_are_registered_with_the_benchmark():
-    import helpers.bench as bench
-    import helpers.bench.loaders_quantized  # noqa: F401 - registers the engines
+    import helpers.bench as bench  # the registry finds helpers.bench.engines_quantized itself
 
     names = bench.engines()
     for name in ("ort-int8", "ort-fp16", "openvino", "openvino-default"):
@@ -208,7 +296,6 @@ def test_engines_are_registered_with_the_benchmark():
 
 def test_openvino_engine_runs_in_a_worker(tiny_onnx):
     import helpers.bench as bench
-    import helpers.bench.loaders_quantized  # noqa: F401 - registers the engines
 
     record = bench.measure({"engine": "openvino-default", "model": None, "batch": 1, "size": 64,
                             "threads": 1, "files": {"onnx": str(tiny_onnx)},

@@ -32,6 +32,7 @@ from helpers.bench.analysis import (
     trusted,
 )
 from helpers.bench.common import MODELS, REFERENCE_SIZES, BenchError, validate_model
+from helpers.bench.compare_engines import compare_engines, engines_frame, time_files
 from helpers.bench.grid import (
     GRID_ENGINES,
     GRIDS,

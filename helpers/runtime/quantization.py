@@ -258,6 +258,33 @@ def op_counts_table(paths: dict[str, str | Path], ops: Sequence[str] | None = No
     return frame
 
 
+def float_weight_convs(model_path: str | Path) -> int:
+    """How many ``Conv`` nodes of the file take their weight straight from a float initializer
+    (kept float, e.g. by ``nodes_to_exclude``) rather than through a ``DequantizeLinear``."""
+    model = load_model(_require_file(model_path))
+    floats = {i.name for i in model.graph.initializer if i.data_type == FLOAT32}
+    return sum(n.op_type == "Conv" and len(n.input) > 1 and n.input[1] in floats
+               for n in model.graph.node)
+
+
+def conv_weight_types(model: onnx.ModelProto) -> set[str]:
+    """Element types (``"FLOAT"``, ``"FLOAT16"``, ...) of the weights the graph's ``Conv`` and
+    ``FusedConv`` nodes read from initializers (pass :func:`optimized_graph`'s result)."""
+    types = {i.name: i.data_type for i in model.graph.initializer}
+    return {onnx.TensorProto.DataType.Name(types[n.input[1]]) for n in model.graph.node
+            if n.op_type in ("Conv", "FusedConv") and len(n.input) > 1 and n.input[1] in types}
+
+
+def cpu_int8_flags() -> list[str]:
+    """The CPU's int8 dot-product flags (Linux): VNNI or AMX on x86, dot product or i8mm on
+    ARM. None on an x86 CPU means AVX2 / AVX-512 only, where ``reduce_range`` may matter."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})
+
+
 def file_mb(path: str | Path) -> float:
     """Size of a file in MB (10^6 bytes)."""
     return Path(path).stat().st_size / 1e6

@@ -1,0 +1,50 @@
+"""helpers.bench.compare_engines: engines and variant files timed through the benchmark, as
+DataFrames with named columns (no timing asserted)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import helpers.bench as bench
+from helpers.bench.compare_engines import ENGINE_COLUMNS, engines_frame
+
+TINY_POLICY = bench.RunPolicy(warmup=1, warmup_s=0, repeats=3, min_runs=1, max_seconds=0.05,
+                              rounds=2)
+
+
+def test_engines_frame_speedup_is_per_model_and_threads():
+    records = [
+        {"model": "a", "engine": "ort", "threads": 1, "median_ms": 10.0, "status": "ok"},
+        {"model": "a", "engine": "ort-int8", "threads": 1, "median_ms": 4.0, "status": "ok"},
+        {"model": "a", "engine": "ort", "threads": 2, "median_ms": 6.0, "status": "ok"},
+        {"model": "a", "engine": "ort-int8", "threads": 2, "median_ms": 3.0, "status": "ok"},
+        {"model": "b", "engine": "ort-int8", "threads": 1, "median_ms": 5.0, "status": "ok"},
+    ]
+    frame = engines_frame(records, baseline="ort")
+    assert tuple(frame.columns) == ENGINE_COLUMNS
+    assert list(frame.speedup[:4]) == [1.0, 2.5, 1.0, 2.0]
+    assert np.isnan(frame.speedup.iloc[4])  # model b has no baseline row
+
+
+def test_compare_engines_needs_its_baseline():
+    with pytest.raises(bench.BenchError, match="baseline engine 'ort' must be among"):
+        bench.compare_engines(["ort-int8"], baseline="ort")
+
+
+def test_time_files_gives_named_columns_in_the_order_given(tiny_onnx, tmp_path):
+    second = tmp_path / "copy.onnx"
+    second.write_bytes(tiny_onnx.read_bytes())
+    table = bench.time_files({"b": second, "a": tiny_onnx}, batch=1, size=64, threads=(1,),
+                             policy=TINY_POLICY, progress=False)
+    assert list(table.index) == ["b", "a"] and table.index.name == "variant"
+    assert list(table.columns) == ["ms @1t", "spread % @1t"]
+    assert (table["ms @1t"] > 0).all() and (table["spread % @1t"] >= 0).all()
+
+
+def test_time_files_says_which_file_failed(tiny_onnx, corrupt_onnx, tmp_path):
+    with pytest.raises(bench.BenchError, match="no ONNX file for gone"):
+        bench.time_files({"gone": tmp_path / "gone.onnx"}, policy=TINY_POLICY)
+    with pytest.raises(bench.BenchError, match=r"could not time broken \(1 thread\(s\)\)"):
+        bench.time_files({"fine": tiny_onnx, "broken": corrupt_onnx}, size=64, threads=(1,),
+                         policy=TINY_POLICY, progress=False)
