@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,10 +27,67 @@ class Course:
     seed: int
     quick: bool
     work: Path
+    skipped: list[str] = field(default_factory=list)  # sections skipped for a missing tool
 
     def sizes(self, *, quick: T, full: T) -> T:
         """``quick`` under ``COURSE_QUICK=1`` (tests, live demos), else ``full``."""
         return quick if self.quick else full
+
+    def summary(self) -> str:
+        """One line for the end of the notebook: every section ran, or which were skipped."""
+        if not self.skipped:
+            return "every section ran on this machine"
+        return f"{len(self.skipped)} cell(s) skipped for missing tools: " + "; ".join(self.skipped)
+
+
+TOOL_NAMES = ("chromium", "chromedriver", "hey", "dot", "npm", "web")
+
+
+def missing_tools(tools: list[str]) -> list[tuple[str, str]]:
+    """``(tool, how to install it here)`` for each of ``tools`` this machine lacks.
+
+    Tools: ``chromium`` (any Chromium-type browser), ``chromedriver``, ``hey``, ``dot``,
+    ``npm``, and ``web`` (the page's npm packages in web/node_modules).
+    """
+    from helpers.doctor import TOOLS, find_tool, install_system, missing_npm_packages
+
+    unknown = [tool for tool in tools if tool not in TOOL_NAMES]
+    if unknown:
+        raise ValueError(f"unknown tool(s) {unknown}; expected some of {', '.join(TOOL_NAMES)}")
+    missing = []
+    for tool in tools:
+        if tool == "web":
+            if missing_npm_packages():
+                missing.append((tool, "npm ci --prefix web"))
+        elif not find_tool(tool):
+            missing.append((tool, TOOLS[tool].install[install_system()]))
+    return missing
+
+
+def register_needs_magic(course: Course) -> None:
+    """``%%needs chromium chromedriver`` as a cell's first line: the cell runs when the tools are
+    on this machine; else it prints one line (what is missing, how to install it) and records
+    the skip in ``course.skipped``, so the rest of the notebook still runs."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def needs(line: str, cell: str) -> None:
+        missing = missing_tools(line.split())
+        if missing:
+            what = ", ".join(tool for tool, _ in missing)
+            first = next((ln for ln in cell.splitlines() if ln.strip()), "").strip()[:60]
+            course.skipped.append(f"{first!r} (needs {what})")
+            print(f"skipped, needs {what}: " + "; ".join(how for _, how in missing))
+            return
+        result = shell.run_cell(cell)
+        result.raise_error()
+
+    shell.register_magic_function(needs, magic_kind="cell", magic_name="needs")
 
 
 def seed_everything(seed: int) -> None:
@@ -55,6 +112,7 @@ def start(name: str, seed: int = 0, show: bool = True) -> Course:
         raise ValueError(f"expected a short folder name such as 'nb05', got {name!r}")
     seed_everything(seed)
     course = Course(name=name, seed=seed, quick=quick_mode(), work=artifacts_dir(name))
+    register_needs_magic(course)
     if show:
         from helpers import versions_line
 

@@ -113,15 +113,16 @@ def test_ir_version_14_is_rejected_by_the_page_and_ir_10_loads(tmp_path):
 
 def test_a_missing_piece_is_named_in_one_line_with_its_install_command(monkeypatch, tmp_path):
     import helpers.serve.browser as browser
+    from helpers import doctor
 
     monkeypatch.setattr(browser, "ORT_WEB_DIST", tmp_path / "no-node-modules")
-    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "chromium")
-    monkeypatch.setattr(browser, "CHROMEDRIVER", tmp_path / "chromedriver")
-    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    monkeypatch.setattr(doctor, "find_browser", lambda: None)
+    monkeypatch.setattr(doctor, "find_chromedriver", lambda: None)
+    monkeypatch.setattr(doctor, "install_system", lambda: "apt")
     reason = browser.missing_reason()
     assert "\n" not in reason
-    for piece in ("chromium (apt-get install chromium)",
-                  "chromedriver (apt-get install chromium-driver)",
+    for piece in ("chromium (sudo apt-get install chromium)",
+                  "chromedriver (sudo apt-get install chromium-driver)",
                   "onnxruntime-web (npm ci --prefix web)"):
         assert piece in reason, reason
 

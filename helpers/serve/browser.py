@@ -9,7 +9,6 @@ thread, Chromium on its page); the browser always quits and the server always st
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,18 +18,25 @@ import pandas as pd
 
 from helpers.serve.app import ORT_WEB_DIST
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SETUP_HINT = {"chromium": "apt-get install chromium", "chromedriver": "apt-get install chromium-driver",
-              "onnxruntime-web": "npm ci --prefix web", "selenium": "pip install -r requirements.txt"}
+
+def setup_hint(piece: str) -> str:
+    """The command that installs ``piece`` on this OS (Debian/Ubuntu, macOS, Windows)."""
+    from helpers.doctor import TOOLS, install_system
+
+    if piece in TOOLS:
+        return TOOLS[piece].install[install_system()]
+    return {"onnxruntime-web": "npm ci --prefix web",
+            "selenium": "pip install -r requirements.txt"}[piece]
 
 
 def missing_pieces() -> list[str]:
     """What the browser part still needs on this machine (empty when everything is there)."""
+    from helpers.doctor import find_browser, find_chromedriver
+
     missing = []
-    if not (CHROMIUM.exists() or shutil.which("chromium")):
+    if not find_browser():
         missing.append("chromium")
-    if not (CHROMEDRIVER.exists() or shutil.which("chromedriver")):
+    if not find_chromedriver():
         missing.append("chromedriver")
     if not ORT_WEB_DIST.is_dir():
         missing.append("onnxruntime-web")
@@ -46,22 +52,26 @@ def missing_reason() -> str | None:
     missing = missing_pieces()
     if not missing:
         return None
-    return "browser part skipped: missing " + ", ".join(f"{m} ({SETUP_HINT[m]})" for m in missing)
+    return "browser part skipped: missing " + ", ".join(f"{m} ({setup_hint(m)})" for m in missing)
 
 
 @contextlib.contextmanager
 def headless_chromium(width: int = 1000, height: int = 760) -> Iterator:
-    """A headless Chromium WebDriver using Debian's binaries; always quit on exit."""
+    """A headless Chromium WebDriver (browser and chromedriver found on PATH); always quit."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    from helpers.doctor import find_browser, find_chromedriver
+
+    browser, driver_path = find_browser(), find_chromedriver()
+    if not (browser and driver_path):
+        raise RuntimeError(missing_reason())
     options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium"))
+    options.binary_location = browser
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  f"--window-size={width},{height}"):
         options.add_argument(flag)
-    driver_path = CHROMEDRIVER if CHROMEDRIVER.exists() else shutil.which("chromedriver")
-    driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_script_timeout(120)
     try:
         yield driver
