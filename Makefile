@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course test test-without-tools lab bench bench-twice lint clean weights serve
+.PHONY: setup course test test-without-tools cpu-checks lab bench bench-twice lint clean weights serve
 
 setup: $(STAMP)
 
@@ -33,6 +33,15 @@ test: setup
 # npm): their notebook sections skip with one line each, and everything else still passes.
 test-without-tools: setup
 	$(PY) scripts/without_tools.py chromium chromedriver hey dot npm -- $(MAKE) test
+
+# The CPU-dependent findings (ORT's INT8 kernel, OpenVINO's default precision, INT8 logits)
+# here, then on an emulated AVX2-only CPU (QEMU user mode: apt-get install qemu-user); about
+# 6 minutes. Decisions and correctness only: emulated timings mean nothing.
+cpu-checks: setup
+	$(PY) scripts/cpu_checks.py prepare
+	$(PY) scripts/cpu_checks.py check --label "this CPU"
+	@command -v qemu-x86_64 >/dev/null || { echo "qemu-x86_64 not found: apt-get install qemu-user (Debian/Ubuntu; x86-64 hosts)"; exit 1; }
+	qemu-x86_64 -cpu Haswell $(PY) scripts/cpu_checks.py check --label "emulated Haswell (AVX2 only)" 2>&1 | grep -v "^qemu-x86_64: warning"
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks
