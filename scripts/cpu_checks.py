@@ -57,8 +57,6 @@ def prepare() -> None:
 
 def check(label: str) -> dict:
     """Without PyTorch: the machine, what to expect on it, and ORT's answers against native."""
-    import onnxruntime as ort
-
     from helpers.expectations import (
         openvino_precision,
         openvino_reported_precision,
@@ -77,17 +75,33 @@ def check(label: str) -> dict:
               "ort_int8_kernel_expected": kernel.key, "int8_saturates": kernel.saturates,
               "openvino_expected": ov.key, "openvino_reported": openvino_reported_precision(),
               "variants": {}}
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    here = {}
     for name in VARIANTS:
-        session = ort.InferenceSession(files[name], options, providers=["CPUExecutionProvider"])
-        logits = session.run(None, {session.get_inputs()[0].name: x})[0]
+        here[name] = logits = run_file(files[name], x)
         report["variants"][name] = {
             "max |Δ logits| vs native": float(np.abs(logits - native[name]).max()),
             "top-1 flips vs native": int((logits.argmax(1) != native[name].argmax(1)).sum()),
             "accuracy": float((logits.argmax(1) == y).mean()),
-            "agreement with fp32 here": float((logits.argmax(1) == native["fp32"].argmax(1)).mean())}
+            "agreement with fp32 here": float((logits.argmax(1) == here["fp32"].argmax(1)).mean())}
+    # ORT's precise U8U8 path for AVX2 and AVX-512 without VNNI ("session.x64quantprecision",
+    # kOrtSessionOptionsAvx2PrecisionMode): how far the default U8S8 answer is from it here
+    for name in VARIANTS[1:]:
+        precise = run_file(files[name], x, {"session.x64quantprecision": "1"})
+        report["variants"][name]["max |Δ logits| default vs x64quantprecision"] = float(
+            np.abs(precise - here[name]).max())
     return report
+
+
+def run_file(path: str, x: np.ndarray, config: dict[str, str] | None = None) -> np.ndarray:
+    """One ORT CPU session on ``path`` (1 thread, optional config entries), run on ``x``."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    for key, value in (config or {}).items():
+        options.add_session_config_entry(key, value)
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
 def show(report: dict) -> None:
