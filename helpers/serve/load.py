@@ -220,8 +220,9 @@ def python_load(url: str, body: Path, *, requests: int, concurrency: int,
     for machines without ``hey``. It runs in this Python process, so it costs more CPU per
     request than ``hey``: its latencies are not comparable with ``hey``'s."""
     _check_load(url, requests, concurrency)
-    rows = asyncio.run(_timed_posts(url, Path(body).read_bytes(), requests, concurrency,
-                                    content_type))
+    coroutine = _timed_posts(url, Path(body).read_bytes(), requests, concurrency, content_type)
+    with ThreadPoolExecutor(1) as pool:  # its own event loop, also where one runs (Jupyter)
+        rows = pool.submit(asyncio.run, coroutine).result()
     return pd.DataFrame(rows, columns=["latency_s", "status", "offset_s"])
 
 
