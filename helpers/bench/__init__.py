@@ -3,8 +3,10 @@
 Modules, one concern each: ``registry`` (the engines; how to add one), ``engines_core`` (the
 built-in engines), ``store`` (weights, ONNX files and their variants), ``timing`` (run policy,
 rounds, probe kernel, CPU used by others), ``worker`` (worker processes), ``grid`` (the grid,
-measured in interleaved rounds), ``report`` (report files), ``analysis`` (tables, sanity
-checks, findings), ``plots``; the command line in ``__main__``::
+measured in interleaved rounds), ``compare`` (one engine under several settings, e.g. your own
+ORT ``SessionOptions``), ``session_settings`` (SessionOptions to JSON and back, for the
+workers), ``ceiling`` (the machine's ceiling), ``report`` (report files), ``analysis`` (tables,
+sanity checks, findings), ``plots`` and ``plots_settings``; the command line in ``__main__``::
 
     python -m helpers.bench --model resnet18 --batch 1 --size 224 --engines torch,ort --format json
     python -m helpers.bench --grid full --report reports/bench      # what `make bench` runs
@@ -31,21 +33,36 @@ from helpers.bench.analysis import (
     suspect_cells,
     trusted,
 )
+from helpers.bench.ceiling import Ceiling, ceiling_from, ceiling_shares, machine_ceiling
 from helpers.bench.common import MODELS, REFERENCE_SIZES, BenchError, validate_model
+from helpers.bench.compare import (
+    beyond_spread,
+    compare_sessions,
+    compare_settings,
+    settings_table,
+    which_matter,
+)
 from helpers.bench.compare_engines import compare_engines, engines_frame, time_files
 from helpers.bench.grid import (
     GRID_ENGINES,
     GRIDS,
     Cell,
     GridSpec,
-    compare_settings,
     grid_settings,
-    machine_ceiling,
     measure_cell,
     run_grid,
 )
 from helpers.bench.loaders_core import OPT_LEVELS
-from helpers.bench.plots import conditions, plot_latency, plot_memory, plot_speedup
+from helpers.bench.plots import (
+    conditions,
+    plot_baselines,
+    plot_ceiling_share,
+    plot_images_per_second,
+    plot_latency,
+    plot_memory,
+    plot_speedup,
+)
+from helpers.bench.plots_settings import plot_costliest_nodes, plot_thread_sweep
 from helpers.bench.registry import (
     ENGINE_LABELS,
     Engine,
@@ -58,6 +75,7 @@ from helpers.bench.registry import (
     register_engine,
 )
 from helpers.bench.report import GridResult, busy_summary, format_table, load_report, write_report
+from helpers.bench.session_settings import build_options, describe_options
 from helpers.bench.store import ModelStore, model_gflop, register_variant
 from helpers.bench.timing import (
     FULL_POLICY,

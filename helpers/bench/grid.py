@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from helpers.bench.analysis import suspect_cells
+from helpers.bench.ceiling import machine_ceiling
 from helpers.bench.common import (
     EXPORTERS,
     MAX_BATCH,
@@ -42,10 +43,10 @@ from helpers.bench.timing import (
     FULL_POLICY,
     QUICK_POLICY,
     CpuWatch,
+    RoundWatch,
     RunPolicy,
     combine_rounds,
     probe_kernel_ms,
-    round_is_busy,
 )
 from helpers.bench.worker import WorkerProcess, base_record, measure
 from helpers.paths import relative
@@ -160,35 +161,6 @@ def _annotate(record: dict[str, Any], cell: Cell, store: ModelStore,
     return record
 
 
-def machine_ceiling(threads: int, n: int = 1024, quick: bool = False) -> dict[str, Any]:
-    """The best measured float32 matrix multiply: torch.mm and ORT's MatMul, fresh processes."""
-    policy = RunPolicy(warmup=2, warmup_s=0.3, repeats=10 if quick else 20, min_runs=3,
-                       max_seconds=0.5 if quick else 2.0, rounds=2 if quick else 3)
-    result = {}
-    for engine in ("matmul", "ort-matmul"):
-        record = measure({"engine": engine, "size": n, "threads": threads,
-                          "policy": asdict(policy)})
-        if record.get("status") == "ok":
-            result[f"{engine}_gflops_best"] = round(record["gflops_best"], 1)
-            result[f"{engine}_gflops_median"] = round(record["gflops_median"], 1)
-    return result
-
-
-class _Round:
-    """Watches one round: probe kernel before, CPU used by others and load average after."""
-
-    def __init__(self, watch: CpuWatch, probe0: float) -> None:
-        self.watch, self.probe0 = watch, probe0
-        self.probe_ratio = probe_kernel_ms() / probe0
-        watch.reset()
-
-    def close(self) -> dict[str, Any]:
-        others = self.watch.others_share()
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        return {"others_cpu_share": round(others, 3), "probe_ratio": round(self.probe_ratio, 3),
-                "load_1min": load, "busy": round_is_busy(others, self.probe_ratio)}
-
-
 def _combine(cell: Cell, rounds: list[dict[str, Any]], store: ModelStore) -> dict[str, Any]:
     """A cell's record from its round records (quiet rounds only when two or more exist)."""
     ok = [r for r in rounds if r.get("status") == "ok"]
@@ -255,7 +227,7 @@ def _visit(group: tuple, cells: list[Cell], pool: _Workers, specs: dict[Cell, di
         order.sort(key=lambda c: c.batch * c.size**2)  # stable: engines stay shuffled
     workers = pool.open(group, list(dict.fromkeys(c.engine for c in order)))
     try:
-        watcher = _Round(watch, probe0)
+        watcher = RoundWatch(watch, probe0)
         this_round = []
         for cell in order:
             bar.set_postfix_str(f"{cell.model} b{cell.batch} {cell.size}px {cell.engine}")
@@ -369,53 +341,3 @@ def run_grid(spec: GridSpec, report_dir=None, *, progress: bool = True, reuse: b
 def quick_spec(spec: GridSpec, **changes: Any) -> GridSpec:
     """``spec`` with some fields changed (validated again)."""
     return replace(spec, **changes)
-
-
-def compare_settings(base: dict[str, Any], variants: dict[str, dict[str, Any]],
-                     policy: RunPolicy, threads: int | None = None,
-                     seed: int = 0) -> list[dict[str, Any]]:
-    """One engine under several settings, in rounds interleaved across the settings.
-
-    ``base``: engine, model, batch, size, files (and options); ``variants``: name → engine
-    options, where ``threads`` and ``files`` replace the base's. One worker per setting;
-    each record gets ``setting``, the cell figures of :func:`combine_rounds` and
-    ``busy_rounds`` (rounds on a busy machine, for all settings alike).
-    """
-    threads = threads or physical_cores()
-    workers = {name: WorkerProcess(int(v.get("threads", threads))) for name, v in variants.items()}
-    log: dict[str, list] = {name: [] for name in variants}
-    rng, watch = random.Random(seed), CpuWatch()
-    probe0 = min(probe_kernel_ms() for _ in range(3))
-    busy = 0
-    try:
-        for _ in range(policy.rounds):
-            order = list(variants)
-            rng.shuffle(order)
-            watcher = _Round(watch, probe0)
-            for name in order:
-                change = variants[name]
-                options = {k: v for k, v in change.items() if k not in ("threads", "files")}
-                spec = {**base, "files": change.get("files", base.get("files", {})),
-                        "policy": asdict(policy),
-                        "options": {**base.get("options", {}), **options}}
-                log[name].append(workers[name].request(spec))
-            busy += watcher.close()["busy"]
-    finally:
-        for worker in workers.values():
-            worker.close()
-    records = []
-    for name, rounds in log.items():
-        ok = [r for r in rounds if r.get("status") == "ok"]
-        if not ok:
-            records.append({**rounds[-1], "setting": name})
-            continue
-        record = {k: v for k, v in ok[0].items() if k != "round_data"}
-        record.update(combine_rounds([r["round_data"][0] for r in ok]))
-        record.update(setting=name, busy_rounds=busy,
-                      round_medians_ms=[round(float(np.median(r["round_data"][0]["times_ms"])), 3)
-                                        for r in ok],
-                      load_ms=float(np.median([r["load_ms"] for r in ok])),
-                      peak_rss_mb=float(np.median([r["peak_rss_mb"] for r in ok])),
-                      model_rss_mb=float(np.median([r["model_rss_mb"] for r in ok])))
-        records.append(record)
-    return records

@@ -68,10 +68,20 @@ def cuda_missing() -> str | None:
 
 
 def ort_session_options(job: Job):
-    """SessionOptions from the job: threads, optimisation level, spinning, arena, profiling."""
+    """SessionOptions from the job.
+
+    A notebook's own ``SessionOptions`` arrive as ``job.options["session_options"]`` (see
+    :mod:`helpers.bench.session_settings`) and are rebuilt as they were; otherwise the grid's
+    keys: threads, optimisation level, spinning, arena, memory pattern, profiling.
+    """
     import onnxruntime as ort
 
     from helpers.runtime.sessions import session_options
+
+    if job.options.get("session_options") is not None:
+        from helpers.bench.session_settings import build_options
+
+        return build_options(job.options["session_options"])
 
     levels = dict(zip(OPT_LEVELS, (ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
                                    ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -106,9 +116,11 @@ def load_ort(job: Job):
                                    providers=list(job.options.get("providers",
                                                                   ["CPUExecutionProvider"])))
     feeds = validate_inputs(session, job.input())  # once, outside the timed region
-    job.info["optimization"] = job.options.get("optimization", "all")
+    job.info["optimization"] = (options.graph_optimization_level.name
+                                if job.options.get("session_options") is not None
+                                else job.options.get("optimization", "all"))
     job.info["intra_op_threads"] = options.intra_op_num_threads
-    if job.options.get("profile_prefix"):
+    if options.enable_profiling:
         job.finishers.append(lambda: {"profile_file": session.end_profiling()})
     return lambda: session.run(None, feeds)
 

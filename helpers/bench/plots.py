@@ -151,3 +151,110 @@ def plot_memory(frame, engines: Sequence[str] = ("torch", "ort"), caption: str =
     fig.text(0.5, 0.0, caption, ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
+
+
+def _log_ms_axis(ax, low: float, high: float) -> None:
+    """A log axis in plain numbers (no 10^x labels), from ``low`` to ``high``."""
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    ax.set_yscale("log")
+    ax.set_ylim(low, high)
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_baselines(frame, caption: str = ""):
+    """Grouped bars per input size: each engine's median of rounds, bars fastest to slowest round.
+
+    ``frame``: one model at one batch (PyTorch eager, channels_last, torch.compile, ORT).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    med, low, high = (latency_table(frame, v, include_suspect=True) for v in
+                      ("median_ms", "low_ms", "high_ms"))
+    groups = list(dict.fromkeys((m, b) for m, b, _ in med.index))
+    if len(groups) != 1:
+        raise BenchError(f"expected one model at one batch size, got {groups}")
+    (model, batch), = groups
+    med, low, high = (t.droplevel(["model", "batch"]) for t in (med, low, high))
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    width = 0.8 / len(med.columns)
+    for i, engine in enumerate(med.columns):
+        ax.bar(np.arange(len(med)) + i * width, med[engine], width,
+               yerr=[med[engine] - low[engine], high[engine] - med[engine]], capsize=3,
+               color=engine_color(engine), label=engine_label(engine))
+    ax.set_xticks(np.arange(len(med)) + 0.4 - width / 2, [f"{s} px" for s in med.index])
+    _log_ms_axis(ax, low.min().min() / 3, high.max().max() * 2)
+    ax.set_ylabel("latency per call (ms, log)")
+    ax.set_title(f"Is ORT still ahead of PyTorch at its best? {model}, batch {batch}\n"
+                 "(median of rounds; bars: fastest to slowest round)", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.text(0.5, 0.0, caption, ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def plot_images_per_second(per_image_ms, size: int, engines: Sequence[str] = ("torch", "ort"),
+                           caption: str = ""):
+    """Images per second at ``size`` for each model and engine: small batch pale, large solid.
+
+    ``per_image_ms``: latency per image (ms), indexed by (model, batch, size), a column per
+    engine, with two batch sizes.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    batches = sorted(set(per_image_ms.index.get_level_values("batch")))
+    if len(batches) != 2:
+        raise BenchError(f"expected two batch sizes to compare, got {batches}")
+    models = list(dict.fromkeys(per_image_ms.index.get_level_values("model")))
+    fig, ax = plt.subplots(figsize=(6.5, 3.7))
+    labels = []
+    for model in models:
+        for engine in engines:
+            x = len(labels)
+            for j, batch in enumerate(batches):
+                value = 1000 / per_image_ms.loc[(model, batch, size), engine]
+                ax.bar(x + 0.4 * j, value, 0.4, color=engine_color(engine), alpha=1 if j else 0.5)
+            labels.append(f"{model}\n{engine_label(engine)}")
+    ax.set_xticks(np.arange(len(labels)) + 0.2, labels, fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("images per second (log)")
+    ax.set_title(f"Images per second at {size} px: batch {batches[0]} (pale) and batch "
+                 f"{batches[1]} (solid)", fontsize=10)
+    fig.text(0.5, 0.0, caption, ha="center", fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def plot_ceiling_share(achieved, ceiling, batch: int = 1, caption: str = ""):
+    """Per model: each engine's GFLOP/s as % of the ceiling against input size, at ``batch``.
+
+    ``achieved``: cells with a ``percent`` column (:func:`helpers.bench.ceiling.ceiling_shares`);
+    ``ceiling``: a :class:`helpers.bench.ceiling.Ceiling`, whose measured multiplies are
+    drawn as dashed lines.
+    """
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(achieved["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 3.8), squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        part = achieved[(achieved["model"] == model) & (achieved["batch"] == batch)]
+        for engine, rows in part.groupby("engine"):
+            rows = rows.sort_values("size")
+            ax.plot(rows["size"], rows["percent"], marker="o", color=engine_color(engine),
+                    label=engine_label(engine))
+        for name, value in ceiling.measured.items():
+            ax.axhline(100 * value / ceiling.gflops, ls="--", lw=1,
+                       color=engine_color("ort" if name.startswith("ort") else "torch"),
+                       label=f"best {name}")
+        _size_axis(ax, sorted(part["size"].unique()))
+        ax.set_ylim(0, 100)
+        ax.set_title(f"{model}, batch {batch}", fontsize=10)
+    axes[0][0].set_ylabel(f"% of the ceiling ({ceiling.gflops:.0f} GFLOP/s)")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle("How much of the CPU's arithmetic does each engine use?", fontsize=11)
+    fig.text(0.5, 0.0, caption, ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig

@@ -9,6 +9,7 @@ round, not the cell's figure.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -190,3 +191,22 @@ class CpuWatch:
 def round_is_busy(others_share: float, probe_ratio: float) -> bool:
     """A round counts as busy when others used > 25 % of the CPUs or the probe ran > 1.3× slower."""
     return others_share > BUSY_SHARE or probe_ratio > BUSY_PROBE
+
+
+class RoundWatch:
+    """Watches one round: the probe kernel before it, CPU used by others and load after it.
+
+    ``probe0`` is the probe's time on the quiet machine at the start (see
+    :func:`probe_kernel_ms`); :meth:`close` says whether the round counts as busy.
+    """
+
+    def __init__(self, watch: CpuWatch, probe0: float) -> None:
+        self.watch, self.probe0 = watch, probe0
+        self.probe_ratio = probe_kernel_ms() / probe0
+        watch.reset()
+
+    def close(self) -> dict[str, Any]:
+        others = self.watch.others_share()
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        return {"others_cpu_share": round(others, 3), "probe_ratio": round(self.probe_ratio, 3),
+                "load_1min": load, "busy": round_is_busy(others, self.probe_ratio)}
