@@ -128,8 +128,8 @@ def test_notebook_shows_the_lesson_not_the_harness(path):
         if index > 0 and re.search(r"\bQUICK\b|\.quick\b|quick_mode\(", source):
             problems.append(f"{where} tests quick mode; choose sizes once in the set-up cell")
     setup = "".join(code[0]["source"])
-    if f'helpers.start("nb{number}")' not in setup:
-        problems.append(f'the first code cell should call helpers.start("nb{number}")')
+    if f'setup = helpers.start("nb{number}")' not in setup:
+        problems.append(f'the first code cell should say setup = helpers.start("nb{number}")')
     ids = [cell.get("id") for cell in cells]
     bad = [i for i in ids if not re.fullmatch(rf"nb{number}-[a-z0-9]+(-[a-z0-9]+)*", i or "")]
     if bad:
