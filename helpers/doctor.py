@@ -26,7 +26,7 @@ from pathlib import Path
 
 from helpers.expectations import expectations
 from helpers.machine import FEATURE_LABELS, MachineDescription, describe_machine
-from helpers.paths import REPO_ROOT
+from helpers.paths import REPO_ROOT, relative
 
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
 WEB_DIR = REPO_ROOT / "web"
@@ -221,7 +221,7 @@ def check_python(version: tuple[int, int, int] | None = None, system: str | None
     major, minor, micro = version or tuple(sys.version_info[:3])
     system = system or install_system()
     where = "a virtual environment" if sys.prefix != sys.base_prefix else "no virtual environment"
-    text = f"Python {major}.{minor}.{micro} ({where}: {sys.executable})"
+    text = f"Python {major}.{minor}.{micro} ({where}: {relative(sys.executable)})"
     fix = {"apt": "sudo apt-get install python3.11 python3.11-venv",
            "brew": "brew install python@3.11", "windows": "winget install Python.Python.3.11",
            "linux": "conda create -n onnx-course python=3.11"}[system]
