@@ -137,3 +137,34 @@ def test_notebook_shows_the_lesson_not_the_harness(path):
     if len(set(ids)) != len(ids):
         problems.append("two cells share an id")
     assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
+
+
+def sizes_keys(source: str) -> dict[str, set[str]] | None:
+    """The keys of ``quick=dict(...)`` and ``full=dict(...)`` in ``setup.sizes(...)``, if any."""
+    tree = ast.parse("\n".join(line for line in source.splitlines()
+                               if not line.lstrip().startswith(("%", "!"))))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "sizes"):
+            keys = {}
+            for keyword in node.keywords:
+                if isinstance(keyword.value, ast.Call) and getattr(keyword.value.func, "id", "") == "dict":
+                    keys[keyword.arg] = {k.arg for k in keyword.value.keywords}
+                elif isinstance(keyword.value, ast.Dict):
+                    keys[keyword.arg] = {k.value for k in keyword.value.keys}
+            return keys
+    return None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
+def test_quick_and_full_sizes_name_the_same_knobs(path):
+    """Full mode runs only in make course: a key missing from one of the two dicts would
+    fail there first, so both must name the same knobs."""
+    code, _ = code_cells(path)
+    keys = sizes_keys("".join(code[0]["source"]))
+    if keys is None:
+        pytest.skip("no SIZES knob in this notebook")
+    assert set(keys) == {"quick", "full"}, keys
+    assert keys["quick"] == keys["full"], keys["quick"] ^ keys["full"]
+    used = set(re.findall(r"SIZES\[[\"'](\w+)[\"']\]", "".join("".join(c["source"]) for c in code)))
+    assert used <= keys["full"], f"SIZES keys used but not set: {used - keys['full']}"
