@@ -343,33 +343,12 @@ def interleaved_loads(urls: dict[str, str], body: Path, *, requests: dict[int, i
     return pd.DataFrame(rows)
 
 
-async def _burst(url: str, body: bytes, requests: int, concurrency: int,
-                 content_type: str) -> list[int]:
-    import httpx
-
-    limits = httpx.Limits(max_connections=concurrency)
-    statuses: list[int] = []
-    queue = iter(range(requests))
-
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        async def worker() -> None:
-            for _ in queue:
-                try:
-                    response = await client.post(f"{url}/classify", content=body,
-                                                 headers={"content-type": content_type})
-                    statuses.append(response.status_code)
-                except httpx.HTTPError:
-                    statuses.append(0)
-
-        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))),
-                               timeout=MAX_SECONDS)
-    return statuses
-
-
 def burst(url: str, body: bytes, *, requests: int = 200, concurrency: int = 8,
           content_type: str = "image/png") -> list[int]:
     """Send ``requests`` POSTs to ``url``/classify, ``concurrency`` at a time; their status codes."""
     if not url.startswith(f"http://{LOCALHOST}:") or not 1 <= concurrency <= requests <= MAX_REQUESTS:
         raise ValueError(f"bounded local loads only: got {url}, {requests} requests, "
                          f"concurrency {concurrency}")
-    return asyncio.run(_burst(url, body, requests, concurrency, content_type))
+    coroutine = _timed_posts(f"{url}/classify", body, requests, concurrency, content_type)
+    with ThreadPoolExecutor(1) as pool:  # its own event loop, also where one runs (Jupyter)
+        return [status for _, status, _ in pool.submit(asyncio.run, coroutine).result()]
