@@ -27,7 +27,8 @@ from helpers.bench.timing import RunPolicy
 from helpers.paths import relative
 
 JSON_FIELDS = ("engine", "model", "batch", "size", "threads", "median_ms", "low_ms", "high_ms",
-               "spread_pct", "rounds", "round_medians_ms", "quality", "quality_note", "status")
+               "spread_pct", "rounds", "round_medians_ms", "round_busy", "quality", "quality_note",
+               "status")
 
 
 def build_parser() -> argparse.ArgumentParser:
