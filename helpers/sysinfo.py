@@ -181,9 +181,10 @@ def theoretical_peak_gflops(threads: int, fma_units: int | None = None) -> dict[
 
     Lanes: 16 with AVX-512, 8 with AVX2, 4 with NEON or SSE
     (:func:`helpers.expectations.fp32_lanes`). FMA units per core are not reported by the
-    CPU: assumed 2 on x86 with FMA (server cores since Skylake-SP; some parts have 1), 4 on
-    Apple silicon, 2 on other arm64, 1 otherwise; pass ``fma_units`` to override. Turbo and
-    AVX-512 clock offsets are ignored. The returned dict states every assumption.
+    CPU: assumed 2 on x86 with FMA (server cores since Skylake-SP; some parts have 1), 1 for
+    AVX-512 on AMD Zen 4 (it runs a 512-bit FMA as two 256-bit halves), 4 on Apple silicon,
+    2 on other arm64, 1 otherwise; pass ``fma_units`` to override. Turbo and AVX-512 clock
+    offsets are ignored. The returned dict states every assumption (``fma_units_why``).
     """
     from helpers.expectations import fp32_lanes
 
@@ -192,12 +193,19 @@ def theoretical_peak_gflops(threads: int, fma_units: int | None = None) -> dict[
     fma = machine.arch == "arm64" or bool({"fma", "avx512f"} & machine.features)
     if machine.arch == "arm64":
         assumed = 4 if machine.cpu_vendor == "Apple" else 2
+        why = ("Apple's performance cores issue four 128-bit FMAs per cycle"
+               if assumed == 4 else "two 128-bit FMA pipes, as on Neoverse cores")
+    elif lanes == 16 and machine.microarchitecture == "zen4":
+        assumed, why = 1, "Zen 4 splits each 512-bit FMA into two 256-bit halves"
+    elif lanes >= 8 and fma:
+        assumed, why = 2, "two FMA ports per core, as on x86 cores since Haswell/Zen 2"
     else:
-        assumed = 2 if lanes >= 8 and fma else 1
+        assumed, why = 1, "no FMA, or too little known about this CPU"
     units = fma_units or assumed
     ghz, clock_source = cpu_clock_ghz()
     cores = min(threads, machine.physical_cores)
     peak = cores * lanes * (2 if fma else 1) * units * ghz if ghz else None
     return {"peak_gflops": peak, "cores": cores, "fp32_lanes": lanes, "fma": fma,
-            "fma_units_per_core": units, "fma_units_assumed": fma_units is None, "ghz": ghz,
+            "fma_units_per_core": units, "fma_units_assumed": fma_units is None,
+            "fma_units_why": why if fma_units is None else "given", "ghz": ghz,
             "clock_source": clock_source}

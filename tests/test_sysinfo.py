@@ -216,3 +216,13 @@ def test_peak_gflops_assumptions_follow_the_machine(monkeypatch):
     ceiling = sysinfo.theoretical_peak_gflops(threads=4)
     assert (ceiling["fp32_lanes"], ceiling["fma_units_per_core"], ceiling["cores"]) == (4, 4, 4)
     assert ceiling["peak_gflops"] == pytest.approx(4 * 4 * 2 * 4 * 3.5)
+
+
+@pytest.mark.parametrize("name, lanes, units", [("zen4", 16, 1), ("sapphire-rapids", 16, 2),
+                                                 ("haswell", 8, 2), ("graviton3", 4, 2)])
+def test_peak_gflops_fma_units_per_class_of_cpu(monkeypatch, name, lanes, units):
+    monkeypatch.setattr(sysinfo, "describe_machine", lambda: describe_machine(name))
+    monkeypatch.setattr(sysinfo, "cpu_clock_ghz", lambda: (2.0, "test"))
+    peak = sysinfo.theoretical_peak_gflops(threads=2)
+    assert (peak["fp32_lanes"], peak["fma_units_per_core"]) == (lanes, units)
+    assert peak["fma_units_why"] and peak["peak_gflops"] == pytest.approx(2 * lanes * 2 * units * 2.0)
