@@ -127,6 +127,8 @@ def test_notebook_shows_the_lesson_not_the_harness(path):
                 problems.append(f"{where} calls a private helper through {name}")
         if index > 0 and re.search(r"\bQUICK\b|\.quick\b|quick_mode\(", source):
             problems.append(f"{where} tests quick mode; choose sizes once in the set-up cell")
+    if not "".join(code[-1]["source"]).startswith("print(setup.summary())"):
+        problems.append("the last code cell should print setup.summary() (skips, expectations)")
     setup = "".join(code[0]["source"])
     if f'setup = helpers.start("nb{number}")' not in setup:
         problems.append(f'the first code cell should say setup = helpers.start("nb{number}")')

@@ -32,9 +32,20 @@ def test_start_refuses_a_name_that_is_not_a_short_folder(name):
 
 def test_summary_lists_skipped_sections():
     course = helpers.start("nbtest", show=False)
-    assert course.summary() == "every section ran on this machine"
+    assert course.summary() == "every section ran on this machine and every expectation held"
     course.skipped.append("'with course_page(...)' (needs chromium)")
     assert "1 cell(s) skipped" in course.summary() and "chromium" in course.summary()
+
+
+def test_expectations_print_a_finding_and_never_raise(capsys):
+    course = helpers.start("nbtest", show=False)
+    assert course.expect("a cold start costs more than 3 warm runs", True, "12×") is True
+    assert course.expect("ORT is faster at batch 1", False, "0.9×") is False
+    out = capsys.readouterr().out
+    assert "✔ held: a cold start" in out and "(measured: 12×)" in out
+    assert "✘ not held on " in out and "cores" in out  # the CPU is named
+    assert course.not_held == ["ORT is faster at batch 1"]
+    assert "1 expectation(s) not held" in course.summary() and "batch 1" in course.summary()
 
 
 def test_missing_tools_names_each_with_its_install_command(monkeypatch):
