@@ -25,6 +25,7 @@ os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # kernel
 SHOWS_FIGURE = re.compile(r"^(plt\.show\(|display\(Image)", re.M)
 FIGURE_KINDS = ("image/png", "image/svg+xml")
 FIGURES_PER_NOTEBOOK: dict[str, int] = {}  # filled as notebooks run, printed at the end
+SECONDS_PER_FILE: dict[str, float] = {}  # wall time per test file or notebook, printed at the end
 
 
 def _figures(outputs) -> int:
@@ -77,9 +78,26 @@ def pytest_collection_modifyitems(session, config, items) -> None:
             items.insert(items.index(cells[-1]) + 1, check)
 
 
+def pytest_runtest_logreport(report) -> None:
+    """Add each test phase's duration to its file's total (set-up, call and tear-down)."""
+    path = report.nodeid.split("::")[0]
+    SECONDS_PER_FILE[path] = SECONDS_PER_FILE.get(path, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
-    """One line: how many figures each drawing notebook showed in this run."""
+    """How many figures each drawing notebook showed, and where the run's time went."""
     if FIGURES_PER_NOTEBOOK:
         counts = ", ".join(f"{name.split('_')[0]} {count}"
                            for name, count in sorted(FIGURES_PER_NOTEBOOK.items()))
         terminalreporter.write_line(f"figures shown per notebook: {counts}")
+    notebooks = {p: s for p, s in SECONDS_PER_FILE.items() if p.endswith(".ipynb")}
+    if notebooks:
+        per = ", ".join(f"{p.split('/')[-1][:2]} {s:.0f}" for p, s in sorted(notebooks.items()))
+        terminalreporter.write_line(f"seconds per notebook: {per}")
+    units = sum(s for p, s in SECONDS_PER_FILE.items() if not p.endswith(".ipynb"))
+    if units:
+        slowest = sorted(((s, p) for p, s in SECONDS_PER_FILE.items()
+                          if not p.endswith(".ipynb")), reverse=True)[:5]
+        terminalreporter.write_line(
+            f"seconds in unit tests: {units:.0f} (slowest files: "
+            + ", ".join(f"{p.split('/')[-1]} {s:.0f}" for s, p in slowest) + ")")
