@@ -170,3 +170,22 @@ def test_quick_and_full_sizes_name_the_same_knobs(path):
     assert keys["quick"] == keys["full"], keys["quick"] ^ keys["full"]
     used = set(re.findall(r"SIZES\[[\"'](\w+)[\"']\]", "".join("".join(c["source"]) for c in code)))
     assert used <= keys["full"], f"SIZES keys used but not set: {used - keys['full']}"
+
+
+def reading_minutes(cells) -> float:
+    """The course's rule for reading time: prose at 130 words a minute, code at 10 lines a minute."""
+    words = sum(len("".join(c["source"]).split()) for c in cells if c["cell_type"] == "markdown")
+    lines = sum(1 for c in cells if c["cell_type"] == "code"
+                for line in "".join(c["source"]).splitlines() if line.strip())
+    return words / 130 + lines / 10
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
+def test_stated_reading_time_follows_the_rule(path):
+    _, cells = code_cells(path)
+    stated = re.search(r"\*\*Time:\*\*\s+about (\d+) minutes to read", "".join(cells[0]["source"]))
+    assert stated, "the first cell says '**Time:** about N minutes to read'"
+    rule = reading_minutes(cells)
+    assert abs(int(stated.group(1)) - rule) <= max(5, 0.25 * rule), (
+        f"states {stated.group(1)} min; the rule (130 words/min of prose, 10 lines/min of "
+        f"code) gives {rule:.0f}")
