@@ -123,6 +123,29 @@ BAD_REQUESTS = {
 }
 
 
+# the class of k values a "digits only" test lets through or that int() cannot read
+K_VALUES = ["²", "١", "٣", "𝟑", "0", "00", "-1", "+3", " 3", "3 ", "3.0", "1e1", "0x3", "",
+            "9" * 5000, "1" * 40, "３"]
+
+
+@pytest.mark.parametrize("k", K_VALUES, ids=ascii)
+def test_every_k_outside_ascii_1_to_classes_is_a_422_json_error(client, k):
+    response = client.post("/classify", params={"k": k}, content=png_bytes(),
+                           headers={"content-type": "image/png"})
+    assert response.status_code == 422, (k, response.text)
+    assert "expected an integer between 1 and 10" in response.json()["error"]
+    assert len(response.json()["error"]) < 200, "the echoed value is cut short"
+    assert_still_serving(client)
+
+
+@pytest.mark.parametrize("length", ["²", "١٠", "abc", "9" * 5000, "-5"], ids=ascii)
+def test_a_content_length_int_cannot_read_is_a_4xx_json_error(client, length):
+    response = client.post("/classify", content=b"", headers={
+        "content-type": "image/png", "content-length": length.encode()})  # as the bytes arrive
+    assert 400 <= response.status_code < 500 and "error" in response.json(), response.text
+    assert_still_serving(client)
+
+
 @pytest.mark.parametrize("case", BAD_REQUESTS, ids=str)
 def test_bad_input_gets_a_4xx_json_error_then_the_service_still_answers(client, case):
     kwargs, status, message = BAD_REQUESTS[case]

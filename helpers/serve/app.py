@@ -174,10 +174,11 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
-            raise RequestError(400, f"Content-Length {declared!r} is not a number of bytes")
-        if int(declared) > limit:
-            raise RequestError(413, f"body of {int(declared):,} bytes is over the limit of "
+        length = ascii_int(declared, max_digits=18)
+        if length is None:
+            raise RequestError(400, f"Content-Length {declared[:40]!r} is not a number of bytes")
+        if length > limit:
+            raise RequestError(413, f"body of {length:,} bytes is over the limit of "
                                     f"{limit:,} bytes; expected a smaller image")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -219,13 +220,26 @@ async def image_bytes(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return data
 
 
+def ascii_int(text: str, max_digits: int) -> int | None:
+    """``text`` as a non-negative integer when it is 1 to ``max_digits`` ASCII digits, else None.
+
+    ``str.isdigit`` is not enough: it accepts superscripts (``"²"``) that ``int`` refuses and
+    other scripts' digits that ``int`` reads, and ``int`` refuses strings past 4,300 digits.
+    """
+    if not 1 <= len(text) <= max_digits or not all("0" <= c <= "9" for c in text):
+        return None
+    return int(text)
+
+
 def parse_k(value: str | None, classes: int) -> int:
     """The ``k`` query parameter: an integer between 1 and the number of classes."""
     if value is None:
         return min(5, classes)
-    if not value.isdigit() or not 1 <= int(value) <= classes:
-        raise RequestError(422, f"query parameter k={value!r}: expected an integer between 1 and {classes}")
-    return int(value)
+    k = ascii_int(value, max_digits=len(str(classes)))
+    if k is None or not 1 <= k <= classes:
+        raise RequestError(422, f"query parameter k={value[:40]!r}: expected an integer between "
+                                f"1 and {classes}")
+    return k
 
 
 def _missing_npm_files(what: str, name: str) -> JSONResponse:
