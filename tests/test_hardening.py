@@ -75,6 +75,16 @@ def test_decode_image_reads_bytes_and_names_the_source():
         decode_image(data[: len(data) // 2], "upload")
 
 
+@pytest.mark.parametrize("data", [b"hello, this is text", b"\x89PNG\r\n\x1a\n" + b"\0" * 40,
+                                  b"GIF89a" + b"\xff" * 30, bytes(range(256))], ids=str)
+def test_an_unreadable_image_is_described_not_shown_as_an_object(data):
+    with pytest.raises(ImageReadError) as caught:
+        decode_image(data, "upload")
+    text = str(caught.value)
+    assert "cannot read upload as an image" in text and "expected PNG, JPEG" in text
+    assert " object at 0x" not in text and "BytesIO" not in text, text
+
+
 # --- models -------------------------------------------------------------------------------
 
 def test_an_empty_file_is_not_an_empty_model(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -24,6 +25,12 @@ class ImageReadError(ValueError):
     """An image file exists but cannot be decoded."""
 
 
+def _reason(error: Exception) -> str:
+    """Pillow's message without the in-memory file's repr (``<_io.BytesIO object at 0x…>``)."""
+    text = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(error)).strip()
+    return text or type(error).__name__
+
+
 def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode image bytes (PNG, JPEG, ...) as an RGB uint8 array of shape (H, W, 3).
 
@@ -39,10 +46,15 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS)
             image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
         image = None
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except UnidentifiedImageError as error:
+        raise ImageReadError(
+            f"cannot read {name} as an image: expected PNG, JPEG or another format Pillow "
+            f"reads, got {len(data):,} bytes starting {data[:8]!r}"
+        ) from error
+    except (OSError, ValueError) as error:
         raise ImageReadError(
             f"cannot read {name} as an image (expected PNG, JPEG or another format "
-            f"Pillow reads): {error}"
+            f"Pillow reads): {_reason(error)}"
         ) from error
     if image is None:  # Pillow refused before we could look: read the size from the header
         with warnings.catch_warnings():
@@ -63,7 +75,7 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS)
         try:
             return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
         except (OSError, ValueError) as error:  # truncated or corrupt pixel data
-            raise ImageReadError(f"cannot read {name} as an image: {error}") from error
+            raise ImageReadError(f"cannot read {name} as an image: {_reason(error)}") from error
 
 
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
