@@ -112,6 +112,11 @@ def test_runtime_helpers_recognise_the_file(tiny_pipeline, tiny_onnx):
     assert [p.rank for p in predictions] == [1, 2]
     with pytest.raises(ValueError, match="returns its top 3 classes; asked for 4"):
         classify_pixels(session, image, labels_for("digits"), k=4)
+    floats = np.full((50, 70, 3), 0.9, dtype=np.float32)  # a [0, 1] image, not pixels
+    with pytest.raises(ValueError, match=r"uint8 array of shape \(H, W, 3\), got float32.*255"):
+        classify_pixels(session, floats, labels_for("digits"))
+    with pytest.raises(ValueError, match="got uint8 \\(50, 70\\)"):
+        classify_pixels(session, image[..., 0], labels_for("digits"))
 
 
 def test_recognised_from_input_alone_without_metadata(tmp_path, tiny_model):

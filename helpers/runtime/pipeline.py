@@ -47,7 +47,14 @@ def classify_pixels(session, image: np.ndarray, labels: Sequence[str],
 
     A file whose k is an input (``helpers.export.pipeline.topk_as_input``) gets ``k`` (default 5).
     """
-    pixels = np.ascontiguousarray(image, dtype=np.uint8)
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        hint = (" (a float image in [0, 1]: multiply by 255, round and cast with "
+                "np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8) first)"
+                if image.dtype.kind == "f" else "")
+        raise ValueError(f"expected RGB pixels as a uint8 array of shape (H, W, 3), got "
+                         f"{image.dtype} {image.shape}{hint}")
+    pixels = np.ascontiguousarray(image)
     names = [spec.name for spec in input_specs(session)]
     if K_INPUT in names:
         k = 5 if k is None else k
