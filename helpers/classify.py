@@ -61,6 +61,26 @@ def classify(image_path: Path, session, labels: str, k: int, all_in_one: bool = 
     return top_k(softmax(logits[0]), labels_for(labels), k)
 
 
+def layout_problem(session) -> str | None:
+    """Why this classifier's input is not the NCHW float batch this command feeds, or None.
+
+    The command sends ``[1, 3, H, W]`` float32; a channels-last ``[N, H, W, 3]`` input (fixed
+    or dynamic) would get a meaningless tensor, so it is refused with the axis that is wrong.
+    """
+    spec = input_specs(session)[0]
+    shape = list(spec.shape)
+    if spec.dtype != np.float32 or len(shape) != 4:
+        return (f"input {spec.describe()}: expected a float32 batch [N, 3, H, W] (or an "
+                "all-in-one file that takes uint8 pixels)")
+    if shape[1] == 3:
+        return None
+    looks_nhwc = shape[3] == 3
+    return (f"input {spec.describe()}: axis 1 is {shape[1]!r} where this command puts the 3 "
+            "colour channels (NCHW)" + ("; the file looks channels-last (NHWC): export it "
+                                        "channels-first or put a Transpose in the graph"
+                                        if looks_nhwc else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -73,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     all_in_one = is_pipeline(session)
+    problem = None if all_in_one else layout_problem(session)
+    if problem:
+        print(f"error: {args.model.name}: {problem}", file=sys.stderr)
+        return 2
     classes = pipeline_classes(session) if all_in_one else session.get_outputs()[0].shape[-1]
     if isinstance(classes, int) and classes != len(names):
         print(f"error: {args.model.name} outputs {classes} classes but --labels {args.labels} "

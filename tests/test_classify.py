@@ -58,3 +58,33 @@ def test_random_weights_are_flagged(tmp_path, tiny_model, capsys):
                 metadata={"weights": "random"})
     assert classify.main([str(digit_png_paths()[0]), "--model", str(path), "--labels", "digits"]) == 0
     assert "RANDOM weights" in capsys.readouterr().err
+
+
+def channels_last_model(path, height, width):
+    """A 10-class file whose input is [N, H, W, 3] (NHWC), as a Keras-style export would be."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.ones((3, 10), dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["x"], ["nchw"], perm=[0, 3, 1, 2]),
+         helper.make_node("ReduceMean", ["nchw"], ["pooled"], axes=[2, 3], keepdims=0),
+         helper.make_node("MatMul", ["pooled", "w"], ["logits"])],
+        "nhwc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", height, width, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("height, width", [("H", "W"), (64, 64)], ids=["dynamic", "fixed"])
+def test_a_channels_last_model_is_refused_with_the_axis_that_is_wrong(tmp_path, capsys,
+                                                                        height, width):
+    path = channels_last_model(tmp_path / "nhwc.onnx", height, width)
+    status = classify.main([str(digit_png_paths()[0]), "--model", str(path), "--labels", "digits"])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert f"axis 1 is {height!r} where this command puts the 3 colour channels" in err
+    assert "channels-last (NHWC)" in err and "got (1, 3" not in err
