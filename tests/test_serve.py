@@ -6,6 +6,7 @@ import io
 import struct
 import subprocess
 import sys
+import time
 import zlib
 
 import numpy as np
@@ -398,3 +399,50 @@ def test_the_serving_figures_state_their_conditions():
     fig = plot_variant_speedups(compare_variants(variant_runs()), "base", rounds=2)
     assert "2 interleaved rounds" in fig.axes[0].get_title()
     plt.close("all")
+
+
+def maximal_png() -> bytes:
+    """An upload at the pixel limit (4096×4096) that still fits the body limit: a gradient."""
+    side = int(MAX_PIXELS ** 0.5)
+    ramp = (np.add.outer(np.arange(side), np.arange(side)) % 256).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(np.stack([ramp] * 3, axis=-1)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator (Linux)")
+def test_a_burst_of_maximal_uploads_leaves_memory_where_it_was(tiny_onnx):
+    """Peak within DECODE_SLOTS full-size decodes, and the memory returned after the burst."""
+    import threading
+
+    import psutil
+
+    from helpers.serve.app import DECODE_SLOTS
+
+    body = maximal_png()
+    assert len(body) <= MAX_BODY_BYTES
+    with running_server(tiny_onnx, threads=1) as server:
+        process = psutil.Process(server.process.pid)
+        mib = lambda: process.memory_info().rss / 2**20  # noqa: E731
+        assert burst(server.url, png_bytes(), requests=8, concurrency=2) == [200] * 8
+        idle, peak, done = mib(), [0.0], threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], mib())
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            statuses = [s for _ in range(2) for s in burst(server.url, body, requests=16,
+                                                             concurrency=8)]
+        finally:
+            done.set()
+            watcher.join()
+        time.sleep(0.5)
+        settled = mib()
+    one_decode = 4 * MAX_PIXELS / 2**20  # Pillow keeps RGB in 4 bytes a pixel
+    assert statuses == [200] * 32
+    assert peak[0] - idle < DECODE_SLOTS * 2 * one_decode, (idle, peak[0])
+    assert settled - idle < 64, f"RSS {idle:.0f} MiB before, {settled:.0f} MiB after the burst"

@@ -31,12 +31,11 @@ def _reason(error: Exception) -> str:
     return text or type(error).__name__
 
 
-def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode image bytes (PNG, JPEG, ...) as an RGB uint8 array of shape (H, W, 3).
+def decode_pil(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode image bytes (PNG, JPEG, ...) as a loaded RGB Pillow image; see ``decode_image``.
 
-    ``name`` is how errors refer to the source (a file name, "upload"). Raises
-    ``ImageReadError`` for empty, corrupt or truncated data and for images above
-    ``max_pixels`` (checked from the header, before anything is decoded).
+    A service uses this form: the preprocessing resizes the Pillow image directly, without the
+    two full-size copies a numpy array costs.
     """
     if not data:
         raise ImageReadError(f"{name} is empty (0 bytes): expected an image file")
@@ -64,18 +63,30 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS)
                 image = Image.open(io.BytesIO(data))
             finally:
                 Image.MAX_IMAGE_PIXELS = limit
-    with image:
-        width, height = image.size
-        if width * height > max_pixels:
-            raise ImageReadError(
-                f"{name}: {width}×{height} = {width * height / 1e6:.1f} megapixels, more than "
-                f"the {max_pixels / 1e6:.1f} megapixels allowed (a decompression bomb?); "
-                "resize it first"
-            )
-        try:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-        except (OSError, ValueError) as error:  # truncated or corrupt pixel data
-            raise ImageReadError(f"cannot read {name} as an image: {_reason(error)}") from error
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise ImageReadError(
+            f"{name}: {width}×{height} = {width * height / 1e6:.1f} megapixels, more than "
+            f"the {max_pixels / 1e6:.1f} megapixels allowed (a decompression bomb?); "
+            "resize it first"
+        )
+    try:
+        image.load()
+        return image if image.mode == "RGB" else image.convert("RGB")
+    except (OSError, ValueError) as error:  # truncated or corrupt pixel data
+        raise ImageReadError(f"cannot read {name} as an image: {_reason(error)}") from error
+
+
+def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes (PNG, JPEG, ...) as an RGB uint8 array of shape (H, W, 3).
+
+    ``name`` is how errors refer to the source (a file name, "upload"). Raises
+    ``ImageReadError`` for empty, corrupt or truncated data and for images above
+    ``max_pixels`` (checked from the header, before anything is decoded).
+    """
+    with decode_pil(data, name, max_pixels) as image:
+        return np.asarray(image, dtype=np.uint8).copy()
 
 
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -89,8 +100,8 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 def _as_pil(image: np.ndarray | Image.Image) -> Image.Image:
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
+    if isinstance(image, Image.Image):  # resizing makes a new image: an RGB one is used as is
+        return image if image.mode == "RGB" else image.convert("RGB")
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(
@@ -150,10 +161,13 @@ def preprocess_digit(image: np.ndarray | Image.Image, size: int = 64) -> np.ndar
 
     Returns float32 of shape (1, 3, size, size). Batches of arrays (N, H, W, 3) work too.
     """
-    array = np.asarray(image)
-    if array.ndim == 4:
-        return np.concatenate([preprocess_digit(one, size) for one in array])
-    pil = _as_pil(array if not isinstance(image, Image.Image) else image)
+    if isinstance(image, Image.Image):
+        pil = _as_pil(image)  # no full-size numpy copy of a large upload
+    else:
+        array = np.asarray(image)
+        if array.ndim == 4:
+            return np.concatenate([preprocess_digit(one, size) for one in array])
+        pil = _as_pil(array)
     if pil.size != (size, size):
         pil = pil.resize((size, size), Image.BILINEAR)
     scaled = np.asarray(pil, dtype=np.float32) / 255.0

@@ -16,7 +16,9 @@ Bad requests get a 4xx JSON ``{"error": ...}`` that says what was expected.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import ctypes
 import mimetypes
 import os
 import platform
@@ -34,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -50,6 +53,8 @@ ORT_WEB_DIST = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
 SWAGGER_DIST = WEB_DIR / "node_modules" / "swagger-ui-dist"
 MAX_BODY_BYTES = 5 * 1024 * 1024  # 5 MiB per upload
 MAX_PIXELS = 4096 * 4096  # decoded size guard: a small PNG can claim a huge canvas
+DECODE_SLOTS = 2  # requests decoded and run at once; the rest wait their turn (memory bound)
+MMAP_THRESHOLD = 1 << 20  # glibc: blocks above 1 MiB are mapped and go back to the OS when freed
 RAW_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "image/tiff",
              "application/octet-stream")
 EXPECTED_BODY = ("a multipart/form-data body with the image in the field 'file', or the raw "
@@ -69,8 +74,8 @@ class RequestError(Exception):
         self.message = message
 
 
-def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode an upload with ``helpers.data.images.decode_image``; ``RequestError`` when unusable.
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode an upload with ``helpers.data.images.decode_pil``; ``RequestError`` when unusable.
 
     The pixel count is checked from the header, before any pixel is decompressed: a
     decompression bomb gets 413, anything else that is not a readable image 400.
@@ -78,7 +83,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not data:
         raise RequestError(400, f"empty body: expected {EXPECTED_BODY}")
     try:
-        return images.decode_image(data, "upload", max_pixels=max_pixels)
+        return images.decode_pil(data, "upload", max_pixels=max_pixels)
     except images.ImageReadError as error:
         bomb = "decompression bomb" in str(error)
         kind = "image too large to decode" if bomb else "not an image or a corrupt image"
@@ -100,12 +105,12 @@ class Classifier:
         size = input_specs(self.session)[0].shape[-1]
         return size if isinstance(size, int) else (64 if self.kind == "digits" else 224)
 
-    def preprocess(self, image: np.ndarray) -> np.ndarray:
+    def preprocess(self, image: np.ndarray | Image.Image) -> np.ndarray:
         if self.kind == "digits":
             return preprocess_digit(image, size=self.input_size)
         return preprocess_imagenet(image)
 
-    def probabilities(self, image: np.ndarray) -> np.ndarray:
+    def probabilities(self, image: np.ndarray | Image.Image) -> np.ndarray:
         """Class probabilities for one RGB uint8 image."""
         return softmax(run(self.session, self.preprocess(image))[0][0])
 
@@ -114,13 +119,14 @@ class Classifier:
         t0 = time.perf_counter()
         image = decode_image(data)
         t1 = time.perf_counter()
-        batch = self.preprocess(image)
+        with image:
+            width, height = image.size
+            batch = self.preprocess(image)
         t2 = time.perf_counter()
         logits = run(self.session, batch)[0]
         t3 = time.perf_counter()
         predictions = top_k(softmax(logits[0]), self.labels, k)
-        return {"model": self.model_path.name,
-                "image": {"width": int(image.shape[1]), "height": int(image.shape[0])},
+        return {"model": self.model_path.name, "image": {"width": width, "height": height},
                 "predictions": [{"rank": p.rank, "label": p.label, "index": p.index,
                                  "probability": p.probability} for p in predictions],
                 "server_ms": {"decode": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3,
@@ -254,6 +260,7 @@ def create_app(classifier: Classifier, web_dir: Path = WEB_DIR, ort_dist: Path =
     FastAPI's own ``/docs`` loads Swagger UI from a CDN; here it is served from
     ``swagger_dist`` (npm's ``swagger-ui-dist``, pinned in ``web/package.json``) instead.
     """
+    slots = asyncio.Semaphore(DECODE_SLOTS)
     app = FastAPI(title="Course classifier", version="1.0", docs_url=None, redoc_url=None,
                   description=f"ONNX Runtime {ort.__version__} serving {classifier.model_path.name}")
 
@@ -287,7 +294,8 @@ def create_app(classifier: Classifier, web_dir: Path = WEB_DIR, ort_dist: Path =
     async def classify(request: Request) -> dict:
         k = parse_k(request.query_params.get("k"), len(classifier.labels))
         data = await image_bytes(request)
-        return await run_in_threadpool(classifier.classify_bytes, data, k)
+        async with slots:  # at most DECODE_SLOTS full-size decodes in memory at once
+            return await run_in_threadpool(classifier.classify_bytes, data, k)
 
     @app.get("/health", summary="Liveness: the model is loaded")
     def health() -> dict:
@@ -351,8 +359,25 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)
 
 
+def return_freed_memory() -> bool:
+    """Make glibc give large freed blocks back to the OS (Linux only; True when applied).
+
+    glibc raises its mmap threshold each time a large block is freed, so later decodes come
+    from heaps (one per thread of the pool) that keep their size after the load ends; a fixed
+    threshold keeps every full-size image in its own mapping, returned when freed.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-3, MMAP_THRESHOLD))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # musl or another libc: nothing to tune
+        return False
+
+
 def app_from_env() -> FastAPI:
     """App factory for ``uvicorn --workers N``: each worker process opens its own session."""
+    return_freed_memory()
     threads = os.environ.get(ENV_THREADS)
     return create_app(load_classifier(os.environ[ENV_MODEL], int(threads) if threads else None,
                                       os.environ.get(ENV_LABELS) or None))
@@ -379,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     args = build_parser().parse_args(argv)
+    return_freed_memory()
     if args.course_model:
         args.model = course_model_onnx()
     try:
