@@ -53,6 +53,7 @@ ORT_WEB_DIST = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
 SWAGGER_DIST = WEB_DIR / "node_modules" / "swagger-ui-dist"
 MAX_BODY_BYTES = 5 * 1024 * 1024  # 5 MiB per upload
 MAX_PIXELS = 4096 * 4096  # decoded size guard: a small PNG can claim a huge canvas
+MAX_URL_BYTES = 2048  # path and query string; longer URLs get 414
 DECODE_SLOTS = 2  # requests decoded and run at once; the rest wait their turn (memory bound)
 MMAP_THRESHOLD = 1 << 20  # glibc: blocks above 1 MiB are mapped and go back to the OS when freed
 RAW_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "image/tiff",
@@ -264,6 +265,15 @@ def create_app(classifier: Classifier, web_dir: Path = WEB_DIR, ort_dist: Path =
     app = FastAPI(title="Course classifier", version="1.0", docs_url=None, redoc_url=None,
                   description=f"ONNX Runtime {ort.__version__} serving {classifier.model_path.name}")
 
+    @app.middleware("http")
+    async def refuse_long_urls(request: Request, call_next):
+        length = len(request.scope.get("raw_path") or b"") + len(request.scope.get("query_string") or b"")
+        if length > MAX_URL_BYTES:
+            return JSONResponse({"error": f"URL of {length:,} bytes is over the limit of "
+                                          f"{MAX_URL_BYTES:,}; expected a short path such as "
+                                          "/classify?k=3"}, status_code=414)
+        return await call_next(request)
+
     @app.exception_handler(RequestError)
     async def request_error(_: Request, error: RequestError) -> JSONResponse:
         return JSONResponse({"error": error.message}, status_code=error.status)
@@ -272,8 +282,8 @@ def create_app(classifier: Classifier, web_dir: Path = WEB_DIR, ort_dist: Path =
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = error.detail if isinstance(error.detail, str) else str(error.detail)
         if error.status_code == 404:
-            message = (f"no such path {request.url.path}; expected /classify, /health, /model, "
-                       "/web/, /docs")
+            message = (f"no such path {request.url.path[:100]!r}; expected /classify, /health, "
+                       "/model, /web/, /docs")
         return JSONResponse({"error": message}, status_code=error.status_code)
 
     @app.exception_handler(RequestValidationError)
