@@ -461,3 +461,19 @@ def test_a_burst_of_maximal_uploads_leaves_memory_where_it_was(tiny_onnx):
     assert statuses == [200] * 32
     assert peak[0] - idle < DECODE_SLOTS * 2 * one_decode, (idle, peak[0])
     assert settled - idle < 64, f"RSS {idle:.0f} MiB before, {settled:.0f} MiB after the burst"
+
+
+def test_a_client_that_leaves_mid_body_costs_one_log_line(tiny_onnx):
+    import socket
+
+    with running_server(tiny_onnx, threads=1) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        for _ in range(3):
+            with socket.create_connection((host, int(port)), timeout=5) as sock:
+                sock.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                             b"Content-Length: 100000\r\n\r\n" + png_bytes()[:50])
+        time.sleep(1.0)
+        assert burst(server.url, png_bytes(), requests=4, concurrency=2) == [200] * 4
+        log = server.output()
+    assert "Traceback" not in log, log
+    assert log.count("disconnected after 50 bytes of the body of /classify") == 3, log

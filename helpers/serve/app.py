@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import logging
 import mimetypes
 import os
 import platform
@@ -39,6 +40,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
+from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from helpers.data import images
@@ -48,6 +50,7 @@ from helpers.graph.checks import InvalidModelError
 from helpers.paths import DIGITS_DIR, REPO_ROOT
 from helpers.runtime.sessions import create_session, input_specs, run
 
+LOG = logging.getLogger("uvicorn.error")  # uvicorn's own log: shown at --log-level warning
 WEB_DIR = REPO_ROOT / "web"
 ORT_WEB_DIST = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
 SWAGGER_DIST = WEB_DIR / "node_modules" / "swagger-ui-dist"
@@ -188,12 +191,18 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
             raise RequestError(413, f"body of {length:,} bytes is over the limit of "
                                     f"{limit:,} bytes; expected a smaller image")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"body is over the limit of {limit:,} bytes; expected a "
-                                    "smaller image")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, f"body is over the limit of {limit:,} bytes; expected "
+                                        "a smaller image")
+            chunks.append(chunk)
+    except ClientDisconnect:  # one line in the log, not a traceback per request
+        client = request.client.host if request.client else "a client"
+        LOG.warning("%s disconnected after %d bytes of the body of %s", client, size,
+                    request.url.path)
+        raise RequestError(400, "the client disconnected before the body was complete") from None
     return b"".join(chunks)
 
 
