@@ -274,11 +274,26 @@ def test_openvino_bad_input(tmp_path, tiny_onnx, corrupt_onnx):
         compile_onnx(tiny_onnx, precision="bf16")
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
         compile_onnx(tmp_path / "missing.onnx")
-    with pytest.raises(OpenVINOError, match="OpenVINO cannot compile corrupt.onnx"):
+    with pytest.raises(OpenVINOError, match="OpenVINO cannot compile corrupt.onnx") as caught:
         compile_onnx(corrupt_onnx)
+    assert "Exception from src/" not in str(caught.value) and len(str(caught.value)) > 60
     model = compile_onnx(tiny_onnx)
     with pytest.raises(OpenVINOError, match=r"float32 array of shape \[B, C, H, W\], got \(3, 64, 64\)"):
         model(np.zeros((3, 64, 64), np.float32))
+
+
+def test_openvino_errors_keep_the_reason_not_the_source_locations():
+    from helpers.runtime.openvino import openvino_reason
+
+    text = ("Exception from src/inference/src/cpp/core.cpp:112:\n"
+            "Exception from src/inference/src/dev/plugin.cpp:53:\n"
+            "Exception from src/plugins/intel_cpu/src/node.cpp:1611:\n"
+            "Unsupported operation of type: QLinearConv name: conv1\n"
+            "Details: precision i8 is not supported for activations\n")
+    assert openvino_reason(text) == ("Unsupported operation of type: QLinearConv name: conv1 / "
+                                     "Details: precision i8 is not supported for activations")
+    assert openvino_reason("Exception from src/x.cpp:1:") == "Exception from src/x.cpp:1:"
+    assert openvino_reason("") == "RuntimeError" and len(openvino_reason("x" * 2000)) == 500
 
 
 # ----------------------------------------------------------------------------- bench engines

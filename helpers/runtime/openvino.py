@@ -66,11 +66,23 @@ def compile_onnx(path: str | Path, precision: str = "f32", threads: int | None =
     try:
         compiled = ov.Core().compile_model(str(path), "CPU", settings)
     except RuntimeError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "RuntimeError"
-        raise OpenVINOError(f"OpenVINO cannot compile {path.name}: {first}") from error
+        raise OpenVINOError(f"OpenVINO cannot compile {path.name} ({precision} precision): "
+                            f"{openvino_reason(str(error))}") from error
     hint = compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino.Type
     used = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
     return OpenVINOModel(compiled, precision, used, threads)
+
+
+def openvino_reason(text: str, most: int = 3) -> str:
+    """The informative lines of an OpenVINO error, without its source-location preamble.
+
+    OpenVINO prefixes its messages with one ``Exception from src/...cpp:N:`` line per layer
+    it passed through; the reason (a node name, an unsupported type) comes after them.
+    """
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith("Exception from ")]
+    reason = " / ".join(useful[:most]) or (lines[-1] if lines else "RuntimeError")
+    return reason if len(reason) <= 500 else reason[:497] + "..."
 
 
 def cpu_bf16_flags() -> list[str]:
