@@ -96,6 +96,108 @@ def test_the_page_classifies_every_digit_png_like_python_ort(tiny_onnx):
             assert in_page.argmax() == in_python.argmax()
 
 
+def _png_data_url(path) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _python_model_input(classifier, path) -> np.ndarray:
+    """The 64×64×3 uint8 pixels Python ORT is fed for ``path`` (preprocess_digit, unscaled)."""
+    tensor = classifier.preprocess(load_image(path))[0].transpose(1, 2, 0)
+    return np.rint((tensor * 0.5 + 0.5) * 255).astype(np.uint8)
+
+
+def _page_model_input(driver) -> np.ndarray | None:
+    """What the page fed its model last, as 64×64×3 uint8 (None when it says nothing)."""
+    pixels = driver.execute_script(
+        "return typeof window.modelInput === 'function' ? window.modelInput() : null")
+    return None if pixels is None else np.asarray(pixels, dtype=np.uint8).reshape(64, 64, 3)
+
+
+@needs_browser
+def test_the_page_resizes_like_pillow_at_any_size_and_aspect_ratio(tiny_onnx, tmp_path):
+    """Up, down, non-square, 64×64 and noise: the page's 64×64 input is Python's, pixel for pixel."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    digit = Image.open(digit_png_paths()[3]).convert("RGB")
+    images = {f"digit {w}x{h}": digit.resize((w, h), Image.BILINEAR)
+              for w, h in [(28, 28), (37, 53), (100, 100), (300, 200), (64, 64), (48, 120)]}
+    rng = np.random.default_rng(0)
+    for w, h in [(129, 77), (90, 300)]:  # 48x120, 90x300: Pillow 13 resizes vertically first
+        images[f"noise {w}x{h}"] = Image.fromarray(rng.integers(0, 256, (h, w, 3), np.uint8))
+    classifier = load_classifier(tiny_onnx, threads=1)
+    measured = {}
+    with running_server(tiny_onnx, threads=1) as server, headless_chromium() as driver:
+        assert open_page(driver, f"{server.url}/web/") == "ready", page_status_text(driver)
+        for name, image in images.items():
+            path = tmp_path / f"{name.replace(' ', '_')}.png"
+            image.save(path)
+            in_page, _ = classify_in_page(driver, _png_data_url(path))
+            in_python = classifier.probabilities(load_image(path))
+            page_input = _page_model_input(driver)
+            assert page_input is not None, "the page has no window.modelInput()"
+            python_input = _python_model_input(classifier, path)
+            preview = driver.execute_script("return document.getElementById('preview').src")
+            shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(preview.split(",", 1)[1])))
+                               .convert("RGB"))
+            measured[name] = {
+                "max |Δ| grey levels": int(np.abs(page_input.astype(int) - python_input).max()),
+                "max |Δp|": float(np.abs(in_page - in_python).max()),
+                "same top-1": bool(in_page.argmax() == in_python.argmax()),
+                "preview is the input": bool((shown == page_input).all()),
+            }
+    print("\n".join(f"{name}: {row}" for name, row in measured.items()))
+    for name, row in measured.items():
+        assert row["max |Δ| grey levels"] <= 1, (name, measured)
+        assert row["max |Δp|"] < 1e-4 and row["same top-1"], (name, measured)
+        assert row["preview is the input"], (name, measured)
+
+
+TOPK_ROWS_JS = "return document.querySelectorAll('#topk tr').length"
+FILE_ERROR_JS = """
+const box = document.getElementById('file-error');
+return box && !box.hidden && box.textContent ? box.textContent : null;
+"""
+
+
+@needs_browser
+def test_a_file_that_is_not_an_image_is_explained_and_the_old_answer_cleared(tiny_onnx, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image\n")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    good = digit_png_paths()[0]
+
+    def pick(driver, path) -> None:
+        driver.find_element(By.ID, "file").send_keys(str(path))
+
+    def shows_answer(driver) -> bool:
+        return driver.execute_script(TOPK_ROWS_JS) > 0 and driver.execute_script(FILE_ERROR_JS) is None
+
+    with running_server(tiny_onnx, threads=1) as server, headless_chromium() as driver:
+        assert open_page(driver, f"{server.url}/web/") == "ready", page_status_text(driver)
+        for bad, expected in [(text, "notes.txt is not an image the browser can decode"),
+                              (empty, "empty.png is empty (0 bytes)")]:
+            pick(driver, good)
+            WebDriverWait(driver, 30).until(shows_answer)
+            pick(driver, bad)
+            message = WebDriverWait(driver, 30).until(lambda d: d.execute_script(FILE_ERROR_JS))
+            assert expected in message and "expected PNG, JPEG, GIF, BMP or WebP" in message
+            assert driver.execute_script(TOPK_ROWS_JS) == 0, "the old top-k table is still shown"
+            assert driver.find_element(By.ID, "latency").text == ""
+            assert driver.find_element(By.ID, "preview").get_attribute("src") in (None, "")
+            assert _page_model_input(driver) is None
+        pick(driver, good)  # a good file afterwards clears the message
+        WebDriverWait(driver, 30).until(shows_answer)
+
+
 @needs_browser
 def test_ir_version_14_is_rejected_by_the_page_and_ir_10_loads(tmp_path):
     newest = tmp_path / "ir_default.onnx"

@@ -43,7 +43,12 @@ def load_torch(job: Job):
         x = x.contiguous(memory_format=torch.channels_last)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if job.options.get("compile"):
-        model = torch.compile(model, mode=job.options.get("compile_mode"))
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True  # weights folded as constants: the CPU inference setting
+        # dynamic=False: a static graph per shape. Left to its default, a worker kept across
+        # sizes would switch to one dynamic-shape graph after the second size ("0 s" compiles)
+        model = torch.compile(model, mode=job.options.get("compile_mode"), dynamic=False)
         t0 = time.perf_counter()
         with torch.inference_mode():
             model(x)  # compiles for this shape
