@@ -89,20 +89,25 @@ function resamplePass(rgba, width, height, outSize, horizontal) {
   const outWidth = horizontal ? outSize : width;
   const outHeight = horizontal ? height : outSize;
   const out = new Uint8ClampedArray(outWidth * outHeight * 4);
+  const step = horizontal ? 4 : 4 * width; // from one input tap to the next
   for (let yy = 0; yy < outHeight; yy++) {
     for (let xx = 0; xx < outWidth; xx++) {
       const o = horizontal ? xx : yy;
-      const min = bounds[2 * o];
       const count = bounds[2 * o + 1];
-      out[4 * (yy * outWidth + xx) + 3] = 255;
-      for (let c = 0; c < 3; c++) {
-        let sum = ONE / 2;
-        for (let i = 0; i < count; i++) {
-          const at = horizontal ? yy * width + min + i : (min + i) * width + xx;
-          sum += rgba[4 * at + c] * kk[o * ksize + i];
-        }
-        out[4 * (yy * outWidth + xx) + c] = clip8(sum);
+      const first = horizontal ? 4 * (yy * width + bounds[2 * o]) : 4 * (bounds[2 * o] * width + xx);
+      const k0 = o * ksize;
+      let r = ONE / 2, g = ONE / 2, b = ONE / 2;
+      for (let i = 0, at = first; i < count; i++, at += step) {
+        const k = kk[k0 + i];
+        r += rgba[at] * k;
+        g += rgba[at + 1] * k;
+        b += rgba[at + 2] * k;
       }
+      const to = 4 * (yy * outWidth + xx);
+      out[to] = clip8(r);
+      out[to + 1] = clip8(g);
+      out[to + 2] = clip8(b);
+      out[to + 3] = 255;
     }
   }
   return out;
@@ -115,8 +120,7 @@ function resamplePass(rgba, width, height, outSize, horizontal) {
 // identical 64x64 output for ~400 input sizes up to 400x1200, and at the switch-over for
 // widths 65 to 400; upstream's main branch still always runs horizontal first).
 function resizeBilinear(rgba, width, height, outWidth, outHeight) {
-  let pixels = Uint8ClampedArray.from(rgba);
-  for (let i = 3; i < pixels.length; i += 4) pixels[i] = 255;
+  let pixels = rgba;
   const verticalFirst = outHeight < height && height - outHeight > 2 * (width - outWidth);
   if (verticalFirst) {
     pixels = resamplePass(pixels, width, height, outHeight, false);
@@ -124,6 +128,10 @@ function resizeBilinear(rgba, width, height, outWidth, outHeight) {
   } else {
     if (outWidth !== width) pixels = resamplePass(pixels, width, height, outWidth, true);
     if (outHeight !== height) pixels = resamplePass(pixels, outWidth, height, outHeight, false);
+  }
+  if (pixels === rgba) { // already the right size: Pillow copies it
+    pixels = new Uint8ClampedArray(rgba);
+    for (let i = 3; i < pixels.length; i += 4) pixels[i] = 255;
   }
   return pixels;
 }
