@@ -25,8 +25,12 @@ $(STAMP): requirements.txt pyproject.toml web/package-lock.json
 course: setup
 	$(PY) scripts/run_course.py
 
+# Two workers (pytest-xdist), one file at a time each, longest notebooks first: the cores are
+# shared, so quick-mode timings printed by `make test` check the code, they measure nothing
+# (`make course` runs one notebook at a time). TEST_WORKERS=1 runs everything in one process.
+TEST_WORKERS ?= 2
 test: setup
-	@COURSE_QUICK=1 $(PY) -m pytest; rc=$$?; \
+	@COURSE_QUICK=1 $(PY) -m pytest $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The same tests on a machine without the optional tools (Chromium, chromedriver, hey, graphviz,

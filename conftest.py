@@ -17,6 +17,9 @@ import pytest
 # Tests run the course in quick mode; notebook kernels inherit this environment.
 os.environ.setdefault("COURSE_QUICK", "1")
 os.environ.setdefault("COURSE_TEXT_PROGRESS", "1")  # text bars in executed notebooks
+# Two test workers share the cores (make test): OpenMP threads that wait by spinning would
+# steal them from the other worker's process, so they sleep while waiting instead.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 matplotlib.use("Agg")  # this process: off-screen
 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # kernels: inline
 
@@ -48,6 +51,7 @@ class FiguresShown(pytest.Item):
     def runtest(self) -> None:
         FIGURES_PER_NOTEBOOK[self.parent.name] = sum(
             _figures(cell.test_outputs) for cell in self.parent_cells())
+        self.user_properties.append(("figures", FIGURES_PER_NOTEBOOK[self.parent.name]))
         missing = [cell.name for cell in self.cells
                    if cell.test_outputs is not None and _figures(cell.test_outputs) == 0
                    and not _skipped(cell.test_outputs)]
@@ -65,8 +69,22 @@ class FiguresShown(pytest.Item):
         return self.path, None, f"{self.parent.name}::figures shown"
 
 
+def expected_seconds(path: str) -> float:
+    """How long a notebook took in the last recorded quick run (docs/timings.json), else 0."""
+    import json
+    from pathlib import Path
+
+    record = Path(__file__).parent / "docs" / "timings.json"
+    if not record.exists():
+        return 0.0
+    seconds = json.loads(record.read_text()).get("quick", {}).get("seconds", {})
+    return float(seconds.get(Path(path).name[:2], 0.0))
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
-    """After each notebook's last cell, add an item checking that its figures appeared."""
+    """After each notebook's last cell, add an item checking that its figures appeared; with
+    several workers (``make test`` uses pytest-xdist, one file per worker at a time), start
+    the longest notebooks first so that no worker is left with a long one at the end."""
     by_notebook: dict[object, list] = {}
     for item in items:
         if type(item).__name__ == "IPyNbCell":
@@ -76,12 +94,33 @@ def pytest_collection_modifyitems(session, config, items) -> None:
         if drawing:
             check = FiguresShown.from_parent(notebook, name="figures shown", cells=drawing)
             items.insert(items.index(cells[-1]) + 1, check)
+    if getattr(config.option, "numprocesses", None):
+        order = {path: i for i, path in enumerate(dict.fromkeys(str(it.path) for it in items))}
+        items.sort(key=lambda it: (-expected_seconds(str(it.path)), order[str(it.path)]))
 
 
 def pytest_runtest_logreport(report) -> None:
     """Add each test phase's duration to its file's total (set-up, call and tear-down)."""
     path = report.nodeid.split("::")[0]
     SECONDS_PER_FILE[path] = SECONDS_PER_FILE.get(path, 0.0) + report.duration
+    for name, value in report.user_properties:  # from a worker process, under pytest-xdist
+        if name == "figures":
+            FIGURES_PER_NOTEBOOK[path.split("/")[-1]] = value
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Quick-mode seconds per notebook into build/timings-quick.json (scripts/timings.py)."""
+    notebooks = {p.split("/")[-1][:2]: s for p, s in SECONDS_PER_FILE.items()
+                 if p.endswith(".ipynb")}
+    worker = hasattr(session.config, "workerinput")  # a pytest-xdist worker: the controller writes
+    if notebooks and not worker and os.environ.get("COURSE_QUICK") == "1" and exitstatus == 0:
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+        from timings import write_run
+
+        write_run("quick", notebooks)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

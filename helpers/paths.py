@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -29,3 +32,23 @@ def relative(path: Path | str) -> str:
         return str(path.relative_to(REPO_ROOT))
     except ValueError:
         return path.name
+
+
+@contextlib.contextmanager
+def made_once(path: Path | str, timeout: float = 1800) -> Iterator[None]:
+    """Hold a lock beside ``path`` while it is made or checked, so two processes (two test
+    workers, two notebooks open at once) never build the same file together: the second
+    waits, then finds the file the first made."""
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(path.name + ".lock")), timeout=timeout):
+        yield
+
+
+def partial_path(path: Path | str) -> Path:
+    """A temporary name beside ``path`` (this process's own) to write to before renaming it
+    into place with ``os.replace``: nobody ever reads a half-written file."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")

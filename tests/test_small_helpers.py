@@ -93,3 +93,23 @@ def test_progress_bar_is_text_when_asked(monkeypatch):
     monkeypatch.delenv("COURSE_TEXT_PROGRESS")
     auto = helpers.progress_bar(range(3), disable=True)  # not in a kernel: the text bar too
     assert isinstance(auto, tqdm.std.tqdm) and list(auto) == [0, 1, 2]
+
+
+def test_made_once_makes_a_second_process_wait_and_partial_paths_are_private(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers.paths import made_once, partial_path
+
+    target = tmp_path / "model.onnx"
+    other = ("import sys; from filelock import FileLock, Timeout\n"
+             "try:\n    FileLock(sys.argv[1], timeout=0.3).acquire()\n"
+             "except Timeout:\n    print('waited')\nelse:\n    print('entered')")
+    lock = str(target.with_name(target.name + ".lock"))
+    with made_once(target):
+        held = subprocess.run([sys.executable, "-c", other, lock], capture_output=True, text=True)
+    after = subprocess.run([sys.executable, "-c", other, lock], capture_output=True, text=True)
+    assert (held.stdout.strip(), after.stdout.strip()) == ("waited", "entered")
+    partial = partial_path(target)
+    assert partial.parent == target.parent and partial.suffix == ".onnx" and partial != target
+    assert str(__import__("os").getpid()) in partial.name

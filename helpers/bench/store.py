@@ -26,7 +26,7 @@ from helpers.bench.common import (
     validate_model,
 )
 from helpers.bench.registry import get_engine
-from helpers.paths import artifacts_dir
+from helpers.paths import artifacts_dir, made_once, partial_path
 
 _VARIANTS: dict[str, Callable[[Path, Path], None]] = {}
 
@@ -121,10 +121,11 @@ class ModelStore:
         if variant not in _VARIANTS:
             raise choices_error("variant", variant, _VARIANTS)
         target = source.with_name(f"{source.stem}_{variant}.onnx")
-        if not target.exists():
-            partial = target.with_suffix(".partial")
-            _VARIANTS[variant](source, partial)
-            partial.replace(target)  # never leave a half-written file under the final name
+        with made_once(target):  # another process making the same variant: wait for it
+            if not target.exists():
+                partial = partial_path(target)
+                _VARIANTS[variant](source, partial)
+                partial.replace(target)  # never leave a half-written file under the final name
         return target
 
     def files_for(self, engine: str, model: str | None, batch: int, size: int) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -67,8 +68,11 @@ def export_onnx(
     written into the file's ``metadata_props`` (e.g. ``{"weights": "random"}``).
     Extra ``kwargs`` go to ``torch.onnx.export`` unchanged.
     """
+    from helpers.paths import partial_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    written = partial_path(path)
     if example_input.ndim != 4:
         raise ValueError(f"expected an example input of shape [B, C, H, W], got {tuple(example_input.shape)}")
     start = time.perf_counter()
@@ -80,7 +84,7 @@ def export_onnx(
         if dynamo:
             dynamic_shapes = (_dims_for_dynamo(dynamic_dims, dim_bounds),) if dynamic_dims else None
             torch.onnx.export(
-                model, (example_input,), path, dynamo=True, opset_version=opset,
+                model, (example_input,), written, dynamo=True, opset_version=opset,
                 input_names=[input_name], output_names=[output_name],
                 dynamic_shapes=dynamic_shapes, external_data=False,
                 verbose=False if quiet else None, **kwargs,
@@ -92,7 +96,7 @@ def export_onnx(
                 if 0 in dynamic_dims:
                     dynamic_axes[output_name] = {0: dynamic_dims[0]}
             torch.onnx.export(
-                model, (example_input,), str(path), dynamo=False,
+                model, (example_input,), str(written), dynamo=False,
                 opset_version=opset,
                 input_names=[input_name], output_names=[output_name],
                 dynamic_axes=dynamic_axes, **kwargs,
@@ -100,11 +104,12 @@ def export_onnx(
     seconds = time.perf_counter() - start
     import onnx
 
-    proto = onnx.load(str(path), load_external_data=False)
+    proto = onnx.load(str(written), load_external_data=False)
     if metadata:
         onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props},
                                             **{k: str(v) for k, v in metadata.items()}})
-        onnx.save(proto, str(path))
+        onnx.save(proto, str(written))
+    os.replace(written, path)  # the final name only ever holds a whole file
     opset_used = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     return ExportResult(path, "dynamo" if dynamo else "torchscript", opset_used, seconds,
                         path.stat().st_size)
@@ -147,10 +152,18 @@ def export_if_missing(model: nn.Module, example_input: torch.Tensor, path: str |
     is exported again. ``announce`` prints one line saying which happened ("reused" or
     "exported"), so a re-run never silently keeps an old file.
     """
-    from helpers.paths import relative
+    from helpers.paths import made_once
 
     path = Path(path)
     key = export_key(model, example_input, **kwargs)
+    with made_once(path):  # another process exporting the same file: wait, then reuse it
+        return _export_unless_same(model, example_input, path, key, announce, kwargs)
+
+
+def _export_unless_same(model: nn.Module, example_input: torch.Tensor, path: Path, key: str,
+                        announce: bool, kwargs: dict) -> Path:
+    from helpers.paths import relative
+
     if path.exists():
         old = stored_export_key(path)
         if old == key:

@@ -7,6 +7,7 @@ mode (``COURSE_QUICK=1``) picks a smaller config, with the same code path.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,18 +54,24 @@ def load_or_train(name: str, config: Config, build: Callable[[], M],
 
     ``build()`` makes an untrained model of the right shape to load the weights into.
     """
+    from helpers.paths import made_once, partial_path
+
     checkpoint = checkpoint_path(name, config, folder)
-    if checkpoint.exists() and not retrain:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model = build()
-        model.load_state_dict(saved["state_dict"])
-        seconds = float(saved.get("seconds", saved.get("train_seconds", 0.0)))
-        record = saved.get("record") or {key: value for key, value in saved.items() if key not in
-                                          ("state_dict", "config", "seconds", "train_seconds")}
-        return Trained(model.eval(), seconds, dict(record), checkpoint)
-    trained = train()
-    torch.save({"state_dict": trained.model.state_dict(), "config": asdict(config),  # type: ignore[call-overload]
-                "seconds": trained.seconds, "record": trained.record}, checkpoint)
+    with made_once(checkpoint):  # another process training the same config: wait, then load
+        if checkpoint.exists() and not retrain:
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            model = build()
+            model.load_state_dict(saved["state_dict"])
+            seconds = float(saved.get("seconds", saved.get("train_seconds", 0.0)))
+            record = saved.get("record") or {key: value for key, value in saved.items()
+                                              if key not in ("state_dict", "config", "seconds",
+                                                             "train_seconds")}
+            return Trained(model.eval(), seconds, dict(record), checkpoint)
+        trained = train()
+        partial = partial_path(checkpoint)
+        torch.save({"state_dict": trained.model.state_dict(), "config": asdict(config),  # type: ignore[call-overload]
+                    "seconds": trained.seconds, "record": trained.record}, partial)
+        os.replace(partial, checkpoint)
     trained.model.eval()
     trained.checkpoint = checkpoint
     return trained
