@@ -7,23 +7,33 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course test test-without-tools cpu-checks lab bench bench-twice lint clean weights serve
+.PHONY: setup course slides timings test test-without-tools cpu-checks lab bench bench-twice lint clean weights serve
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml web/package-lock.json
+$(STAMP): requirements.txt pyproject.toml web/package-lock.json slides/package-lock.json
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	$(PY) -m helpers.data
 	@bash scripts/system_packages.sh
-	@if command -v npm >/dev/null 2>&1; then npm ci --prefix web --no-audit --no-fund --loglevel=error; \
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix web --no-audit --no-fund --loglevel=error && \
+	  npm ci --prefix slides --no-audit --no-fund --loglevel=error; \
 	  else echo "optional: npm missing (installs the web page's packages for notebooks 15 and 16); get it:" \
-	    "apt-get install npm | brew install node | winget install OpenJS.NodeJS.LTS; then npm ci --prefix web" >&2; fi
+	    "apt-get install npm | brew install node | winget install OpenJS.NodeJS.LTS; then npm ci --prefix web; npm ci --prefix slides" >&2; fi
 	@touch $(STAMP)
 
 course: setup
 	$(PY) scripts/run_course.py
+
+# One reveal.js deck per executed notebook (run `make course` first), offline: build/slides/
+slides: setup
+	$(PY) scripts/slides.py build
+
+# Fold the last runs' measured times (make course, make test) into docs/timings.json, the
+# notebooks' "Run time" lines and the instructor's guide (docs/instructor.md)
+timings: setup
+	$(PY) scripts/timings.py update
 
 # Two workers (pytest-xdist), one file at a time each, longest notebooks first: the cores are
 # shared, so quick-mode timings printed by `make test` check the code, they measure nothing

@@ -20,6 +20,9 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 from tqdm.auto import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timings import write_run  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
@@ -100,6 +103,7 @@ def main() -> int:
     mode = "quick" if os.environ.get("COURSE_QUICK") == "1" else "full"
     print(f"Running {len(paths)} notebooks ({mode} mode) into build/ ...")
     failures = []
+    seconds_by_notebook = {}
     total = time.perf_counter()
     for i, path in enumerate(paths, 1):
         ok, seconds, error, figures = run_notebook(path, args.timeout)
@@ -108,6 +112,10 @@ def main() -> int:
               f"{status}", flush=True)
         if not ok:
             failures.append(path.name)
+        else:
+            seconds_by_notebook[path.name[:2]] = seconds
+    if seconds_by_notebook:  # what `python scripts/timings.py update` states in the notebooks
+        print(f"timings: {write_run(mode, seconds_by_notebook).relative_to(ROOT)}")
     minutes = (time.perf_counter() - total) / 60
     print(f"\nDone in {minutes:.1f} min. Executed notebooks: build/notebooks/, "
           f"HTML: build/html/, reports: reports/")
