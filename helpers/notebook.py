@@ -134,6 +134,10 @@ def start(name: str, seed: int = 0, show: bool = True) -> Course:
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"expected a short folder name such as 'nb05', got {name!r}")
     seed_everything(seed)
+    if os.environ.get("COURSE_PROJECTOR") == "1":  # large text and lines for a projector
+        from helpers.show.style import use_style
+
+        use_style("projector")
     course = Course(name=name, seed=seed, quick=quick_mode(), work=artifacts_dir(name))
     register_needs_magic(course)
     if show:

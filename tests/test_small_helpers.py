@@ -113,3 +113,20 @@ def test_made_once_makes_a_second_process_wait_and_partial_paths_are_private(tmp
     partial = partial_path(target)
     assert partial.parent == target.parent and partial.suffix == ".onnx" and partial != target
     assert str(__import__("os").getpid()) in partial.name
+
+
+def test_projector_style_enlarges_text_and_lines(monkeypatch):
+    import matplotlib as mpl
+
+    from helpers.show.style import use_style
+
+    before = dict(mpl.rcParams)
+    try:
+        with pytest.raises(ValueError, match="expected a style among"):
+            use_style("poster")
+        monkeypatch.setenv("COURSE_PROJECTOR", "1")
+        assert use_style() == "projector"
+        assert mpl.rcParams["font.size"] >= 14 and mpl.rcParams["lines.linewidth"] > 2
+        assert mpl.rcParams["backend"] == before["backend"]
+    finally:
+        mpl.rcParams.update(before)
