@@ -50,6 +50,18 @@ class Course:
             self.not_held.append(claim)
         return bool(held)
 
+    def share(self, key: str, value: T) -> T:
+        """Record a figure that another notebook also states, for the course-wide check that
+        runs after ``make course`` (``scripts/check_course.py``); return ``value`` unchanged."""
+        import json
+
+        path = self.work.parent / "facts" / f"{self.name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        facts = json.loads(path.read_text()) if path.exists() else {}
+        facts[key] = {"value": value, "quick": self.quick}
+        path.write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n")
+        return value
+
     def summary(self) -> str:
         """One line for the end of the notebook: every section ran, or which were skipped, and
         which expectations this machine did not meet."""

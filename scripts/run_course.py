@@ -21,6 +21,8 @@ from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_course import check as course_check  # noqa: E402
+from check_course import load_facts  # noqa: E402
 from timings import write_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +118,12 @@ def main() -> int:
             seconds_by_notebook[path.name[:2]] = seconds
     if seconds_by_notebook:  # what `python scripts/timings.py update` states in the notebooks
         print(f"timings: {write_run(mode, seconds_by_notebook).relative_to(ROOT)}")
+    if len(paths) > 1:  # figures two notebooks both state must agree (scripts/check_course.py)
+        print("\nfigures stated by two notebooks:")
+        for name, verdict, detail in course_check(load_facts()):
+            print(f"  {verdict:>8}  {name}: {detail}")
+            if verdict == "DISAGREE":
+                failures.append(f"check: {name}")
     minutes = (time.perf_counter() - total) / 60
     print(f"\nDone in {minutes:.1f} min. Executed notebooks: build/notebooks/, "
           f"HTML: build/html/, reports: reports/")
