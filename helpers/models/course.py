@@ -32,7 +32,12 @@ class TrainConfig:
     seed: int = 0
 
     def tag(self) -> str:
+        """The short key in file names (``e4_b64_lr0.002_s0``): never shown in titles."""
         return f"e{self.epochs}_b{self.batch_size}_lr{self.lr:g}_s{self.seed}"
+
+    def describe(self) -> str:
+        """The training in words, for titles and printed lines."""
+        return f"trained {self.epochs} epochs"
 
 
 @dataclass
