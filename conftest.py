@@ -112,8 +112,12 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     """Quick-mode seconds per notebook into build/timings-quick.json (scripts/timings.py)."""
     notebooks = {p.split("/")[-1][:2]: s for p, s in SECONDS_PER_FILE.items()
                  if p.endswith(".ipynb")}
-    worker = hasattr(session.config, "workerinput")  # a pytest-xdist worker: the controller writes
-    if notebooks and not worker and os.environ.get("COURSE_QUICK") == "1" and exitstatus == 0:
+    # Only a run in one process is a measurement of each notebook's time (under pytest-xdist
+    # two notebooks share the cores): `TEST_WORKERS=1 make test`, then `make timings`.
+    parallel = bool(getattr(session.config.option, "numprocesses", None))
+    worker = hasattr(session.config, "workerinput")
+    if notebooks and not (parallel or worker) and os.environ.get("COURSE_QUICK") == "1" \
+            and exitstatus == 0:
         import sys
         from pathlib import Path
 

@@ -121,10 +121,11 @@ def schedule(record: dict, day_minutes: int = 6 * 60) -> str:
     for days in (1, 2):
         budget = day_minutes * days
         chosen, used = [], 0.0
-        for name, m in items:
-            if used + m <= budget:
-                chosen.append(name)
-                used += m
+        for name, m in items:  # in course order, up to the first that no longer fits
+            if used + m > budget:
+                break
+            chosen.append(name)
+            used += m
         lines.append(f"\n**{days}-day plan** ({budget // 60} h of teaching): "
                      + ", ".join(n[:2] for n in chosen) + f" (about {used / 60:.1f} h)"
                      + ("; the rest as reading at home: "

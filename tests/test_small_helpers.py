@@ -130,3 +130,11 @@ def test_projector_style_enlarges_text_and_lines(monkeypatch):
         assert mpl.rcParams["backend"] == before["backend"]
     finally:
         mpl.rcParams.update(before)
+
+
+def test_check_exercise_answer_of_the_wrong_kind_is_a_clear_wrong_answer():
+    from helpers.show.exercises import WrongAnswer
+
+    with pytest.raises(WrongAnswer, match="is a str, which cannot be compared") as caught:
+        check_exercise("-0.3", lambda: -0.25, is_correct=lambda got, want: abs(got - want) <= 0.15)
+    assert "0.25" not in str(caught.value)

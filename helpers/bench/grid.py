@@ -14,6 +14,8 @@ still suspect are kept, flagged, and left out of the findings.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import random
 import time
@@ -283,8 +285,14 @@ def run_grid(spec: GridSpec, report_dir=None, *, progress: bool = True, reuse: b
             records[cell] = {**base_record({**asdict(cell), "threads": threads}),
                              "status": "skipped", "note": reason}
     runnable = [c for c in cells if c not in records]
-    specs = {c: _spec_for(c, store, spec.policy) for c in progress_bar(
-        runnable, desc="model files", unit="cell", disable=not progress)}
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):  # one summary line instead of one line per file
+        specs = {c: _spec_for(c, store, spec.policy) for c in progress_bar(
+            runnable, desc="model files", unit="cell", disable=not progress)}
+    made = [line for line in said.getvalue().splitlines() if line.startswith("exported")]
+    if made:
+        print(f"model files for {len(runnable)} cells: {len(made)} exported now (the first "
+              f"{made[0].split()[1]}), the rest were already there")
     watch, rng, round_log = CpuWatch(), random.Random(seed), []
     probe0 = min(probe_kernel_ms() for _ in range(3))
     bar = progress_bar(total=len(runnable) * spec.policy.rounds, desc=f"bench {spec.name}",

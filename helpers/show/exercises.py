@@ -33,6 +33,12 @@ def check_exercise(answer: Any, solution: Callable[[], Any],
             raise AssertionError("the reference solution does not pass its own check")
         print(NOT_ANSWERED)
         return
-    if not compare(answer, expected):
+    try:
+        right = compare(answer, expected)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        raise WrongAnswer(f"Not quite: your answer {answer!r} is a {type(answer).__name__}, "
+                          "which cannot be compared with the kind of answer asked for "
+                          "(read the comment next to `answer`).") from None
+    if not right:
         raise WrongAnswer(f"Not quite: your answer is {answer!r}. Have another look at the hint.")
     print("Correct.")

@@ -4,6 +4,7 @@ and the browser against native ORT (16). Each returns a DataFrame or a figure.""
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -49,8 +50,11 @@ def plot_load_curve(load: pd.DataFrame, *, threads: int, workers: int = 1):
     ax_l.legend(fontsize=8)
     for ax in (ax_t, ax_l):
         ax.minorticks_off()
+    from helpers.serve.load import load_generator
+
     fig.suptitle(f"Course model over HTTP: {workers} uvicorn worker, {threads} ORT thread, "
-                 "batch 1; hey shares the same 2 cores", fontsize=10)
+                 f"batch 1; {load_generator()} shares the same {os.cpu_count()} logical cores",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -94,8 +98,9 @@ def plot_variant_speedups(compared: pd.DataFrame, baseline: str, *, rounds: int)
     ax.set(yscale="log", yticks=ticks, yticklabels=[f"{t:g}×" for t in ticks],
            xticks=range(len(levels)), xticklabels=[f"concurrency {c}" for c in levels],
            ylabel=f"throughput / ({baseline})",
-           title="What threads, workers and INT8 change over HTTP\ncourse model, batch 1, 2 cores "
-                 f"shared with hey, median (bars: min–max) of {rounds} interleaved rounds")
+           title="What threads, workers and INT8 change over HTTP\ncourse model, batch 1, "
+                 f"{os.cpu_count()} logical cores shared with the load generator\n"
+                 f"median (bars: min–max) of {rounds} interleaved rounds")
     ax.minorticks_off()
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -146,7 +151,7 @@ def plot_page_latency(times: dict[str, Sequence[float]], *, rounds: int, runs: i
            xlabel="one session.run (ms, log scale)",
            title=f"Course model (batch 1, 64×64): {runtime} in headless Chromium vs native ORT\n"
                  f"box: p25–p75, whiskers p10–p90, {rounds} alternating rounds × {runs} runs, "
-                 "shared 2-core machine")
+                 f"{os.cpu_count()} logical cores, shared")
     ax.minorticks_off()
     fig.tight_layout()
     return fig
