@@ -164,5 +164,9 @@ def test_findings_table_and_pivot():
     assert list(frame["workaround verified"]) == ["", "NO", "", "yes"]
     pivot = findings.pivot()
     assert pivot.loc["second", "dynamo=False"] == "yes" and pivot.loc["first", "dynamo=True"] == "no"
+    findings.add("third", "dynamo", True, "folded", "nothing to fix", by_design=True)
+    findings.add("third", "legacy", False, "kept", "none", by_design=True)
+    assert findings.pivot().loc["third"].tolist() == ["by design", "no"]
+    assert (findings.pivot() == "yes").sum().tolist() == [0, 2], "by design is never a problem"
     with pytest.raises(ValueError):
         findings.add("x", "torchscript", True, "", "")

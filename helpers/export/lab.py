@@ -208,17 +208,23 @@ class Findings:
     rows: list[dict] = field(default_factory=list)
 
     def add(self, limitation: str, exporter: str, still_a_problem: bool, today: str,
-            workaround: str, workaround_works: bool | None = None) -> None:
+            workaround: str, workaround_works: bool | None = None, *,
+            by_design: bool = False) -> None:
+        """One row. ``by_design``: a behaviour to know that loses nothing (BatchNorm folded into
+        the Conv, outputs flattened because ONNX has no dicts): shown as "by design" when it
+        happens, and never counted as a problem."""
         if exporter not in EXPORTERS:
             raise ValueError(f"exporter must be one of {sorted(EXPORTERS)}, got {exporter!r}")
+        still = ("by design" if by_design else "yes") if still_a_problem else "no"
         self.rows.append({"limitation": limitation, "exporter": EXPORTERS[exporter],
-                          "still a problem today": bool(still_a_problem), "today": today,
+                          "still a problem today": still, "today": today,
                           "workaround": workaround,
                           "workaround verified": None if workaround_works is None
                           else bool(workaround_works)})
 
     def frame(self):
-        """The rows in the order they were added, yes/no spelled out (``NO`` = workaround failed)."""
+        """The rows in the order they were added: still a problem yes / no / by design, and
+        whether the workaround was verified (``NO`` = it failed)."""
         import pandas as pd
 
         frame = pd.DataFrame(self.rows)
@@ -228,7 +234,6 @@ class Findings:
             ["limitation", "exporter"],
             key=lambda c: c.map(order.index) if c.name == "limitation" else c.map(exporters.index),
         ).reset_index(drop=True)
-        frame["still a problem today"] = frame["still a problem today"].map({True: "yes", False: "no"})
         frame["workaround verified"] = frame["workaround verified"].map(
             {True: "yes", False: "NO"}).fillna("")
         return frame
