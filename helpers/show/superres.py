@@ -11,8 +11,10 @@ import pandas as pd
 from helpers.models.superres import UPSCALE, psnr, split_ycrcb
 
 
-def plot_training_loss(losses: Sequence[float], title: str, window: int = 50):
-    """Batch MSE per training step (grey) and its running mean (blue), log scale; the figure."""
+def plot_training_loss(losses: Sequence[float], title: str, window: int = 50,
+                       references: Mapping[str, float] | None = None):
+    """Batch MSE per training step (grey) and its running mean (blue), log scale, with a dashed
+    line per reference MSE (e.g. bicubic upscaling of the same photos); the figure."""
     series = pd.Series(np.asarray(losses, dtype=float))
     if series.empty:
         raise ValueError("no losses to plot")
@@ -20,6 +22,8 @@ def plot_training_loss(losses: Sequence[float], title: str, window: int = 50):
     ax.plot(series.index, series, color="0.8", label="batch")
     ax.plot(series.index, series.rolling(window, min_periods=1).mean(), color="tab:blue",
             label=f"mean of {window}")
+    for (name, value), style in zip((references or {}).items(), ("--", ":", "-."), strict=False):
+        ax.axhline(value, color="black", lw=1, ls=style, label=f"{name} ({value:.1e})")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("MSE loss (Y in [0, 1])")
