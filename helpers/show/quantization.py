@@ -106,3 +106,41 @@ def plot_engine_speedups(speed, engines: Sequence[str] | None = None):
                  f"physical cores, {conditions.get('rounds')} interleaved rounds)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_precision_ceilings(shares, engines: Sequence[str] | None = None, conditions: str = ""):
+    """Each engine's speed as a share of its own precision's ceiling (log axis), one bar per
+    engine and thread count, the ceiling's instructions under each engine's name.
+
+    ``shares`` as :func:`helpers.bench.ceiling.precision_shares` returns it (one model);
+    ``conditions``: model, batch, clock, machine and rounds, for the title."""
+    if shares["model"].nunique() != 1:
+        raise ValueError(f"expected one model, got {sorted(shares['model'].unique())}")
+    engines = [e for e in (engines or dict.fromkeys(shares.engine)) if e in set(shares.engine)]
+    threads = sorted(shares.threads.unique())
+    width = 0.8 / len(threads)
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.1 * len(engines) + 2), 4.4))
+    for k, count in enumerate(threads):
+        rows = shares[shares.threads == count].set_index("engine").reindex(engines)
+        x = np.arange(len(engines)) + (k - (len(threads) - 1) / 2) * width
+        hatch = HATCHES[k % len(HATCHES)]
+        ax.bar(x, rows.percent, width, color=[engine_color(e) for e in engines],
+               alpha=0.6 if hatch else 1.0, edgecolor="black", linewidth=0.5, hatch=hatch)
+        for xi, value in zip(x, rows.percent, strict=True):
+            if np.isfinite(value):
+                ax.annotate(f"{value:.2g}", (xi, value), ha="center", va="bottom", fontsize=7)
+    first = shares.drop_duplicates("engine").set_index("engine")
+    labels = [f"{e}\n{first.loc[e, 'precision']}: {first.loc[e, 'path']}" for e in engines]
+    ax.set_xticks(np.arange(len(engines)), labels, rotation=30, ha="right", fontsize=7)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} %"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(top=100)
+    ax.set_ylabel("% of the precision's peak (log scale)")
+    ax.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch=HATCHES[k % len(HATCHES)],
+                             label=f"{count} thread{'s' if count > 1 else ''}")
+                       for k, count in enumerate(threads)], fontsize=7, loc="upper right")
+    ax.set_title("How much of its own precision's peak each engine reaches\n" + conditions,
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
