@@ -128,3 +128,17 @@ def test_plugin_engines_are_registered_with_a_reason_when_absent():
     reason = engines["ort-openvino"].why_unavailable()
     text = registry.describe_engines()
     assert "ort-openvino" in text and (reason is None or reason in text)
+
+
+def test_cpu_cases_and_what_a_deployment_needs():
+    from helpers.bench.ceiling import int8_case
+    from helpers.runtime.openvino_ep import deployment
+
+    cases = {m: int8_case(m) for m in ("haswell", "windows-avx2", "zen4", "sapphire-rapids",
+                                       "apple-m2")}
+    assert cases == {"haswell": "avx2", "windows-avx2": "avx-vnni", "zen4": "avx512-vnni",
+                     "sapphire-rapids": "amx", "apple-m2": "arm"}
+    ort_only = deployment("ort-int8")
+    assert ort_only["packages"] == "onnxruntime" and ort_only["install MB"] > 0
+    assert "Intel hardware only" in deployment("ort-openvino-int8")["runs on"]
+    assert deployment("openvino-default")["packages"] == "openvino"

@@ -296,3 +296,22 @@ def precision_shares(speed, gflop: Mapping[str, float], ghz: float, machine=None
                                                                       strict=True)]
     ok["percent"] = 100 * ok["gops"] / ok["ceiling_gops"]
     return ok
+
+
+def int8_case(machine=None) -> str:
+    """Which of the cases notebook 11 distinguishes this CPU is: ``"amx"``, ``"avx512-vnni"``,
+    ``"avx512"``, ``"avx-vnni"``, ``"avx2"``, ``"arm"`` or ``"other"``."""
+    from helpers.machine import describe_machine
+
+    m = describe_machine(machine)
+    if m.arch == "arm64":
+        return "arm"
+    if m.arch != "x86_64":
+        return "other"
+    if m.has("amx_tile") and m.has("amx_int8"):
+        return "amx"
+    if m.has("avx512f"):
+        return "avx512-vnni" if m.has("avx512_vnni") else "avx512"
+    if m.has("avx2"):
+        return "avx-vnni" if m.has("avx_vnni") else "avx2"
+    return "other"

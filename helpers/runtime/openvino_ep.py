@@ -159,3 +159,33 @@ def create_session(path: str | Path, precision: str = "default", threads: int | 
         options.intra_op_num_threads = int(threads)
     options.add_provider_for_devices([device], {**ep_options(precision, threads), **(extra or {})})
     return ort.InferenceSession(str(path), sess_options=options)
+
+
+def installed_mb(distribution: str) -> float | None:
+    """Disk size of an installed distribution's files in MB (None when not installed)."""
+    try:
+        files = metadata.files(distribution) or []
+    except metadata.PackageNotFoundError:
+        return None
+    return sum(f.locate().stat().st_size for f in files if f.locate().is_file()) / 1e6
+
+
+# What a deployment with each engine family installs (beyond numpy) and where it runs.
+DEPLOYMENT = {
+    "ort": ("onnxruntime", "every CPU ONNX Runtime ships for (x86-64, ARM64; Linux, macOS, Windows)"),
+    "openvino": ("openvino", "x86-64 and ARM64 CPUs (and Intel GPUs/NPUs); a second runtime "
+                             "beside or instead of ONNX Runtime"),
+    "ort-openvino": ("onnxruntime-ep-openvino", "Intel hardware only, x86-64 Linux and Windows "
+                                                "(the plugin offers no device on other CPUs)"),
+}
+
+
+def deployment(engine: str) -> dict[str, object]:
+    """What deploying ``engine`` needs: packages, their installed MB here, where it runs."""
+    family = next(f for f in ("ort-openvino", "openvino", "ort") if engine.startswith(f))
+    packages = ["onnxruntime"] if family == "ort" else (
+        ["onnxruntime", PACKAGE] if family == "ort-openvino" else ["openvino"])
+    sizes = [installed_mb(p) for p in packages]
+    return {"packages": " + ".join(packages),
+            "install MB": round(sum(s for s in sizes if s), 0) if all(sizes) else None,
+            "runs on": DEPLOYMENT[family][1]}

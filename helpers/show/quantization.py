@@ -133,13 +133,16 @@ def plot_precision_ceilings(shares, engines: Sequence[str] | None = None, condit
     labels = [f"{e}\n{first.loc[e, 'precision']}: {first.loc[e, 'path']}" for e in engines]
     ax.set_xticks(np.arange(len(engines)), labels, rotation=30, ha="right", fontsize=7)
     ax.set_yscale("log")
+    ax.set_ylim(1, max(150.0, 1.3 * float(np.nanmax(shares.percent))))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} %"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylim(top=100)
+    ax.yaxis.set_minor_formatter(FuncFormatter(
+        lambda v, _: f"{v:g} %" if round(v) in (2, 5, 20, 50) else ""))
+    ax.axhline(100, color="black", lw=1, ls="--")
+    ax.annotate("computed peak", (len(engines) - 0.5, 100), ha="right", va="bottom", fontsize=7)
     ax.set_ylabel("% of the precision's peak (log scale)")
     ax.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch=HATCHES[k % len(HATCHES)],
                              label=f"{count} thread{'s' if count > 1 else ''}")
-                       for k, count in enumerate(threads)], fontsize=7, loc="upper right")
+                       for k, count in enumerate(threads)], fontsize=7, loc="lower right")
     ax.set_title("How much of its own precision's peak each engine reaches\n" + conditions,
                  fontsize=9)
     fig.tight_layout()
