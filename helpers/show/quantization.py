@@ -113,7 +113,8 @@ def plot_precision_ceilings(shares, engines: Sequence[str] | None = None, condit
     engine and thread count, the ceiling's instructions under each engine's name.
 
     ``shares`` as :func:`helpers.bench.ceiling.precision_shares` returns it (one model);
-    ``conditions``: model, batch, clock, machine and rounds, for the title."""
+    ``conditions``: model, batch, clock, machine and rounds, for the title. Error bars span
+    the slowest and fastest round where ``low_ms``/``high_ms`` are given."""
     if shares["model"].nunique() != 1:
         raise ValueError(f"expected one model, got {sorted(shares['model'].unique())}")
     engines = [e for e in (engines or dict.fromkeys(shares.engine)) if e in set(shares.engine)]
@@ -124,11 +125,17 @@ def plot_precision_ceilings(shares, engines: Sequence[str] | None = None, condit
         rows = shares[shares.threads == count].set_index("engine").reindex(engines)
         x = np.arange(len(engines)) + (k - (len(threads) - 1) / 2) * width
         hatch = HATCHES[k % len(HATCHES)]
-        ax.bar(x, rows.percent, width, color=[engine_color(e) for e in engines],
-               alpha=0.6 if hatch else 1.0, edgecolor="black", linewidth=0.5, hatch=hatch)
-        for xi, value in zip(x, rows.percent, strict=True):
+        spread = None
+        if {"low_ms", "high_ms"} <= set(rows.columns):  # slowest and fastest round
+            spread = [(rows.percent - rows.percent * rows.median_ms / rows.high_ms).clip(lower=0),
+                      (rows.percent * rows.median_ms / rows.low_ms - rows.percent).clip(lower=0)]
+        ax.bar(x, rows.percent, width, color=[engine_color(e) for e in engines], yerr=spread,
+               capsize=2, alpha=0.6 if hatch else 1.0, edgecolor="black", linewidth=0.5,
+               hatch=hatch)
+        tops = rows.percent + (spread[1] if spread is not None else 0)  # above the error bar
+        for xi, value, top in zip(x, rows.percent, tops, strict=True):
             if np.isfinite(value):
-                ax.annotate(f"{value:.2g}", (xi, value), ha="center", va="bottom", fontsize=7)
+                ax.annotate(f"{value:.2g}", (xi, top * 1.04), ha="center", va="bottom", fontsize=7)
     first = shares.drop_duplicates("engine").set_index("engine")
     labels = [f"{e}\n{first.loc[e, 'precision']}: {first.loc[e, 'path']}" for e in engines]
     ax.set_xticks(np.arange(len(engines)), labels, rotation=30, ha="right", fontsize=7)
