@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course slides timings test test-without-tools cpu-checks lab bench bench-twice lint clean weights serve
+.PHONY: setup course slides timings test test-without-tools cpu-checks lab bench bench-twice lint clean weights serve serve-ray
 
 setup: $(STAMP)
 
@@ -76,6 +76,12 @@ weights: setup
 # The HTTP service on the course model (trained and exported on first use), page at /web/
 serve: setup
 	$(PY) -m helpers.serve --course-model --port $(or $(PORT),8000)
+
+# The same app on Ray Serve (local Ray, no dashboard; notebook 17): REPLICAS x 1 ORT thread,
+# requests batched up to BATCH per session.run; Ctrl-C stops Ray
+serve-ray: setup
+	$(PY) -m helpers.serve --engine ray --course-model --port $(or $(PORT),8001) \
+	  --replicas $(or $(REPLICAS),1) --max-batch-size $(or $(BATCH),8)
 
 lint: setup
 	$(PY) -m ruff check helpers tests scripts solutions notebooks

@@ -25,6 +25,7 @@ import platform
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,17 @@ mimetypes.add_type("text/javascript", ".mjs")
 
 
 @dataclass
+class Prepared:
+    """One decoded and preprocessed upload: the model input (batch of 1) and what it took."""
+
+    batch: np.ndarray
+    width: int
+    height: int
+    decode_ms: float
+    preprocess_ms: float
+
+
+@dataclass
 class Classifier:
     """One ORT session with the labels and preprocessing that match its model."""
 
@@ -95,23 +107,40 @@ class Classifier:
         """Class probabilities for one RGB uint8 image."""
         return softmax(run(self.session, self.preprocess(image))[0][0])
 
-    def classify_bytes(self, data: bytes, k: int) -> dict:
-        """Decode, preprocess, run, top-k; the answer of ``POST /classify`` with timings."""
+    def prepare(self, data: bytes) -> Prepared:
+        """Decode and preprocess one upload (``RequestError`` when it is not a usable image)."""
         t0 = time.perf_counter()
         image = decode_image(data)
         t1 = time.perf_counter()
         with image:
             width, height = image.size
             batch = self.preprocess(image)
-        t2 = time.perf_counter()
-        logits = run(self.session, batch)[0]
-        t3 = time.perf_counter()
-        predictions = top_k(softmax(logits[0]), self.labels, k)
-        return {"model": self.model_path.name, "image": {"width": width, "height": height},
+        return Prepared(batch, width, height, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
+
+    def answer(self, prepared: Prepared, logits: np.ndarray, k: int, inference_ms: float) -> dict:
+        """The JSON answer of ``POST /classify`` for one image's logits (top-k, timings)."""
+        predictions = top_k(softmax(logits), self.labels, k)
+        return {"model": self.model_path.name,
+                "image": {"width": prepared.width, "height": prepared.height},
                 "predictions": [{"rank": p.rank, "label": p.label, "index": p.index,
                                  "probability": p.probability} for p in predictions],
-                "server_ms": {"decode": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3,
-                              "inference": (t3 - t2) * 1e3}}
+                "server_ms": {"decode": prepared.decode_ms, "preprocess": prepared.preprocess_ms,
+                              "inference": inference_ms}}
+
+    def classify_bytes(self, data: bytes, k: int) -> dict:
+        """Decode, preprocess, run, top-k; the answer of ``POST /classify`` with timings."""
+        prepared = self.prepare(data)
+        t0 = time.perf_counter()
+        logits = run(self.session, prepared.batch)[0]
+        return self.answer(prepared, logits[0], k, (time.perf_counter() - t0) * 1e3)
+
+    def classify_batch(self, items: list[tuple[Prepared, int]]) -> list[dict]:
+        """The answers for several prepared images (each with its ``k``) from ONE ``session.run``
+        on their stacked inputs (the model's batch axis must be dynamic when there are several)."""
+        t0 = time.perf_counter()
+        logits = run(self.session, np.concatenate([p.batch for p, _ in items]))[0]
+        inference_ms = (time.perf_counter() - t0) * 1e3  # the whole batch's run, in every answer
+        return [self.answer(p, row, k, inference_ms) for (p, k), row in zip(items, logits, strict=True)]
 
     def metadata(self) -> dict:
         meta = self.session.get_modelmeta()
@@ -159,13 +188,25 @@ def _missing_npm_files(what: str, name: str) -> JSONResponse:
 
 
 def create_app(classifier: Classifier, web_dir: Path = WEB_DIR, ort_dist: Path = ORT_WEB_DIST,
-               swagger_dist: Path = SWAGGER_DIST) -> FastAPI:
+               swagger_dist: Path = SWAGGER_DIST,
+               infer: Callable[[Prepared, int], Awaitable[dict]] | None = None) -> FastAPI:
     """The FastAPI application around one ``Classifier``.
 
     FastAPI's own ``/docs`` loads Swagger UI from a CDN; here it is served from
     ``swagger_dist`` (npm's ``swagger-ui-dist``, pinned in ``web/package.json``) instead.
+    By default an upload is decoded and run in the thread pool (``classify_bytes``), at most
+    ``DECODE_SLOTS`` at once. With ``infer(prepared, k)`` (Ray Serve's batching path) only the
+    decode holds a slot, and ``infer`` answers the decoded image, batched with others.
     """
     slots = asyncio.Semaphore(DECODE_SLOTS)
+
+    async def classify_upload(data: bytes, k: int) -> dict:
+        if infer is None:
+            async with slots:  # at most DECODE_SLOTS full-size decodes in memory at once
+                return await run_in_threadpool(classifier.classify_bytes, data, k)
+        async with slots:
+            prepared = await run_in_threadpool(classifier.prepare, data)
+        return await infer(prepared, k)
     app = FastAPI(title="Course classifier", version="1.0", docs_url=None, redoc_url=None,
                   description=f"ONNX Runtime {ort.__version__} serving {classifier.model_path.name}")
 
@@ -208,8 +249,7 @@ def create_app(classifier: Classifier, web_dir: Path = WEB_DIR, ort_dist: Path =
     async def classify(request: Request) -> dict:
         k = parse_k(request.query_params.get("k"), len(classifier.labels))
         data = await image_bytes(request)
-        async with slots:  # at most DECODE_SLOTS full-size decodes in memory at once
-            return await run_in_threadpool(classifier.classify_bytes, data, k)
+        return await classify_upload(data, k)
 
     @app.get("/health", summary="Liveness: the model is loaded")
     def health() -> dict:
@@ -311,6 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="server processes, each with its own session (default 1)")
     parser.add_argument("--labels", choices=("digits", "imagenet"), default=None,
                         help="class names; default: from the number of classes")
+    ray_options = parser.add_argument_group("Ray Serve (--engine ray, notebook 17)")
+    ray_options.add_argument("--engine", choices=("uvicorn", "ray"), default="uvicorn",
+                             help="uvicorn (default) or Ray Serve (local Ray, no dashboard)")
+    ray_options.add_argument("--replicas", type=int, default=1,
+                             help="Serve replicas, each with --threads ORT threads (default 1)")
+    ray_options.add_argument("--max-batch-size", type=int, default=1,
+                             help="requests batched into one session.run (default 1: off)")
+    ray_options.add_argument("--batch-wait-ms", type=float, default=5.0,
+                             help="how long a batch waits to fill (default 5 ms)")
     return parser
 
 
@@ -318,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     args = build_parser().parse_args(argv)
+    if args.engine == "ray":
+        from helpers.serve.ray_app import main as ray_main
+
+        return ray_main(argv)
     return_freed_memory()
     if args.course_model:
         args.model = course_model_onnx()

@@ -26,6 +26,9 @@ ENGINE_COLORS: dict[str, str] = {
     "ort-dynamic-sim": "#7FD8B6",
     "ort-int8": "#6A3D9A",
     "ort-fp16": "#B294C7",
+    "serve": "#CC6677",               # Ray Serve, one request per session.run (notebook 17)
+    "serve-batched": "#882255",       # Ray Serve with @serve.batch
+    "ray-data": "#DDAA33",            # Ray Data map_batches with an ORT actor pool
     "openvino": "#4D4D4D",
     "openvino-default": "#A6A6A6",
     "preprocess": "#B8860B",
@@ -37,7 +40,7 @@ ALIASES: dict[str, str] = {
     "pytorch": "torch", "torch-cpu": "torch", "eager": "torch", "cuda": "torch-cuda",
     "channels_last": "torch-channels-last", "channels-last": "torch-channels-last",
     "compile": "torch-compile", "torch.compile": "torch-compile", "inductor": "torch-compile",
-    "onnxruntime": "ort", "ort-fixed": "ort", "ort-fixed-sim": "ort-sim",
+    "onnxruntime": "ort", "ort-fixed": "ort", "uvicorn": "ort", "ray-serve": "serve", "ort-fixed-sim": "ort-sim",
     "int8": "ort-int8", "fp16": "ort-fp16",
 }
 _SPARE = ("#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02", "#A6761D")

@@ -1,0 +1,139 @@
+"""Ray Serve on the course app: the same answers and 4xx JSON as notebook 15 through Ray's proxy,
+batching that answers exactly like one request at a time, one-line errors for settings that
+cannot work, and no Ray process left behind. One local Ray for the module; no timing asserted."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers.paths import REPO_ROOT
+from helpers.serve.app import MAX_BODY_BYTES, load_classifier
+from helpers.serve.load import try_requests
+from helpers.serve.shaped_load import per_second, staged_load
+
+ray_app = pytest.importorskip("helpers.serve.ray_app", reason="ray[serve] is not installed")
+serve = ray_app.serve
+PNG = {"content-type": "image/png"}
+
+
+def digit_pngs(count: int = 10) -> list[bytes]:
+    """``count`` different small RGB PNGs (seeded noise)."""
+    out = []
+    for seed in range(count):
+        pixels = np.random.default_rng(seed).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        out.append(buffer.getvalue())
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(tiny_onnx):
+    """One local Ray (2 CPUs) with the app twice: /plain (no batching) and /batched."""
+    started = ray_app.start_local_ray(num_cpus=2)
+    try:
+        deployment = ray_app.CourseClassifier.options(num_replicas=1, ray_actor_options={"num_cpus": 1})
+        serve.run(deployment.bind(str(tiny_onnx), threads=1), name="plain", route_prefix="/plain")
+        serve.run(deployment.bind(str(tiny_onnx), threads=1, max_batch_size=8,
+                                  batch_wait_timeout_s=0.05), name="batched", route_prefix="/batched")
+        yield started
+    finally:
+        ray_app.stop_local_ray()
+
+
+def test_a_digit_gets_200_and_every_bad_request_a_4xx_json(served):
+    good = digit_pngs(1)[0]
+    bomb = io.BytesIO()
+    Image.new("L", (5000, 5000)).save(bomb, format="PNG")
+    bad = {"not an image": dict(content=b"hello", headers=PNG),
+           "empty body": dict(content=b"", headers=PNG),
+           "over the size limit": dict(content=bytes(MAX_BODY_BYTES + 1), headers=PNG),
+           "decompression bomb": dict(content=bomb.getvalue(), headers=PNG),
+           "wrong content type": dict(content=good, headers={"content-type": "application/json"}),
+           "truncated": dict(content=good[: len(good) // 2], headers=PNG),
+           "form without 'file'": dict(files={"image": ("d.png", good, "image/png")}),
+           "k out of range": dict(content=good, headers=PNG, params={"k": 11})}
+    with httpx.Client(base_url=served.url + "/plain", timeout=30) as client:
+        first = client.post("/classify", content=good, headers=PNG, params={"k": 3})
+        table = try_requests(client, "/classify", bad)
+        after = client.post("/classify", content=good, headers=PNG)
+        health = client.get("/health")
+    assert first.status_code == 200 and len(first.json()["predictions"]) == 3
+    assert table["status"].between(400, 499).all(), table
+    assert (table.iloc[:, 1].str.len() > 0).all(), "every 4xx carries a JSON error"
+    assert (table["health after"] == 200).all()
+    assert after.status_code == 200 and health.json()["status"] == "ok"
+
+
+def test_batched_answers_equal_one_at_a_time(served, tiny_onnx):
+    images = digit_pngs(16)
+    with httpx.Client(base_url=served.url, timeout=30) as client, ThreadPoolExecutor(16) as pool:
+        def post(args):
+            prefix, body = args
+            response = client.post(f"{prefix}/classify", content=body, headers=PNG, params={"k": 10})
+            response.raise_for_status()
+            return response.json()["predictions"]
+
+        batched = list(pool.map(post, [("/batched", b) for b in images]))
+        plain = list(pool.map(post, [("/plain", b) for b in images]))
+    for got, want in zip(batched, plain, strict=True):
+        assert [p["label"] for p in got] == [p["label"] for p in want]
+        assert np.allclose([p["probability"] for p in got], [p["probability"] for p in want],
+                           atol=1e-6)
+    info = serve.get_app_handle("batched").replica_info.remote().result(timeout_s=30)
+    assert info["intra_op_threads"] == 1 and max(info["batch_sizes"]) <= 8
+    assert sum(size * n for size, n in info["batch_sizes"].items()) >= len(images)
+
+
+def test_classify_batch_is_one_run_with_the_per_image_answers(tiny_onnx):
+    classifier = load_classifier(tiny_onnx, threads=1)
+    images = digit_pngs(5)
+    one_by_one = [classifier.classify_bytes(b, 3) for b in images]
+    together = classifier.classify_batch([(classifier.prepare(b), 3) for b in images])
+    for got, want in zip(together, one_by_one, strict=True):
+        assert [p["label"] for p in got["predictions"]] == [p["label"] for p in want["predictions"]]
+        assert np.allclose([p["probability"] for p in got["predictions"]],
+                           [p["probability"] for p in want["predictions"]], atol=1e-6)
+
+
+def test_a_staged_load_with_retries_is_answered(served):
+    rows = staged_load(served.url + "/plain/classify", digit_pngs(1)[0], [(1, 0.5), (4, 0.5)],
+                       retries=2)
+    assert (rows["status"] == 200).all() and set(rows["stage"]) == {0, 1}
+    assert per_second(rows, 0.25)["throughput_rps"].sum() > 0
+
+
+@pytest.mark.parametrize(("call", "words"), [
+    (lambda: ray_app.check_capacity(3, 1, cores=2), "3 replicas x 1 ORT threads = 3 threads on 2 cores"),
+    (lambda: ray_app.check_capacity(1, 4, cores=2), "1 replicas x 4 ORT threads = 4 threads on 2 cores"),
+    (lambda: ray_app.check_batching(0, 0.005), "max_batch_size must be an integer >= 1"),
+    (lambda: ray_app.check_batching(8, 5.0), "batch_wait_timeout_s must be between 0 and 1 s"),
+])
+def test_bad_settings_get_one_clear_line(call, words):
+    with pytest.raises(ray_app.ServeSettingsError) as error:
+        call()
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("args", [["--replicas", "999"], ["--max-batch-size", "0"]])
+def test_the_command_refuses_bad_settings_in_one_line(args):
+    done = subprocess.run([sys.executable, "-m", "helpers.serve", "--engine", "ray",
+                           "--course-model", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+
+
+def test_no_ray_process_is_left_after_stopping(served):
+    assert served.pids, "start_local_ray found Ray's processes"
+    left = ray_app.stop_local_ray()
+    assert left == [] and ray_app.ray_processes() == []
