@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 NOT_ANSWERED = ("No answer yet: set `answer` above and run this cell again. "
@@ -42,3 +42,33 @@ def check_exercise(answer: Any, solution: Callable[[], Any],
     if not right:
         raise WrongAnswer(f"Not quite: your answer is {answer!r}. Have another look at the hint.")
     print("Correct.")
+
+
+def report_problems(problems: Sequence[str]) -> bool:
+    """Print each problem a check found as a bullet; True when there is none.
+
+    For ``is_correct`` functions that say *what* is wrong with a learner's file, app or
+    measurement (never what the right value would be).
+    """
+    for problem in problems:
+        print("  -", problem)
+    return not problems
+
+
+def spread_verdict(rounds: Mapping[str, Sequence[float]]) -> str:
+    """Which of two settings is faster beyond the round-to-round spread, else ``"same"``.
+
+    ``rounds`` maps each setting's name to its round medians (ms). A setting is faster only
+    when its slowest round is still faster than the other's fastest round (as
+    ``helpers.bench.beyond_spread`` decides for tables).
+    """
+    if len(rounds) != 2:
+        raise ValueError(f"expected round medians of exactly two settings, got {list(rounds)}")
+    (a, times_a), (b, times_b) = rounds.items()
+    if not len(times_a) or not len(times_b):
+        raise ValueError("every setting needs at least one round median")
+    if max(times_a) < min(times_b):
+        return a
+    if max(times_b) < min(times_a):
+        return b
+    return "same"
