@@ -97,6 +97,17 @@ def converter_command(source: str | Path, output_dir: str | Path, *, target_plat
     return command + (["--enable_type_reduction"] if type_reduction else [])
 
 
+def config_path(source: str | Path, output_dir: str | Path, *, optimization_style: str = "Fixed",
+                type_reduction: bool = True) -> Path:
+    """Where the converter writes its operator config: ``required_operators[_and_types]`` with
+    ``.with_runtime_opt`` for style Runtime, in the output folder; for a single file the name
+    starts with the file's stem (``model.required_operators_and_types.config``)."""
+    name = ("required_operators_and_types" if type_reduction else "required_operators") + (
+        ".with_runtime_opt" if optimization_style == "Runtime" else "") + ".config"
+    source = Path(source)
+    return Path(output_dir) / (name if source.is_dir() else f"{source.stem}.{name}")
+
+
 def convert_to_ort(source: str | Path, output_dir: str | Path, **options) -> Path:
     """Run ORT's converter on one .onnx file; return the .ort file (options: see
     :func:`converter_command`). Raises :class:`EdgeFormatError` with the tool's last words."""
