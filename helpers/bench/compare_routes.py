@@ -44,7 +44,8 @@ def compare_routes(routes: Mapping[str, tuple[str, Mapping[str, str | Path]]], *
     :data:`ROUTE_COLUMNS` (``load_ms``: the fastest load of the rounds, since a worker's
     first load also imports the engine's library); a route whose engine cannot run here gets
     ``status="skipped"``.
-    ``frame.attrs`` holds the conditions for a figure's title (cpu, cores, rounds, batch, size).
+    ``frame.attrs`` holds the conditions for a figure's title (cpu, cores, rounds, batch, size)
+    and ``busy_rounds`` / ``rounds_total``: rounds during which other programs took the CPU.
     """
     from helpers import progress_bar
 
@@ -54,7 +55,7 @@ def compare_routes(routes: Mapping[str, tuple[str, Mapping[str, str | Path]]], *
                if not all(Path(p).is_file() for p in files.values())]
     if missing:
         raise BenchError(f"no file for {', '.join(missing)}")
-    rows = []
+    rows, busy = [], 0
     bar = progress_bar(total=len(plan) * len(threads) * policy.rounds, desc=f"{model} routes",
                        unit="round", disable=not progress)
     for count in threads:
@@ -68,10 +69,12 @@ def compare_routes(routes: Mapping[str, tuple[str, Mapping[str, str | Path]]], *
                 runnable[name] = (engine, files)
         log = _interleave(runnable, count, batch, size, policy, model, seed, timeout, bar)
         rows += [_row(name, runnable[name][0], count, *log[name]) for name in runnable]
+        busy += max((log[name][1] for name in runnable), default=0)
     bar.close()
     frame = pd.DataFrame(rows).reindex(columns=list(ROUTE_COLUMNS))
     frame.attrs.update(cpu=cpu_model(), cores=physical_cores(), rounds=policy.rounds,
-                       batch=batch, size=size)
+                       batch=batch, size=size, busy_rounds=busy,
+                       rounds_total=policy.rounds * len(threads))
     return frame
 
 

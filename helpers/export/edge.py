@@ -88,6 +88,8 @@ def write_pte_if_missing(path: str | Path, make: Callable[[], bytes]) -> Path:
 def native_stderr_silenced() -> Iterator[None]:
     """Send what C++ code writes to file descriptor 2 to /dev/null meanwhile (ExecuTorch's
     runtime logs its CPU probing and thread-pool changes there, one line each)."""
+    import ctypes
+
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -95,6 +97,8 @@ def native_stderr_silenced() -> Iterator[None]:
             os.dup2(devnull.fileno(), 2)
             yield
     finally:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).fflush(None)  # C stdio buffers still hold some of it: drop them too
         os.dup2(saved, 2)
         os.close(saved)
 
