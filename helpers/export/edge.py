@@ -86,14 +86,16 @@ def write_pte_if_missing(path: str | Path, make: Callable[[], bytes]) -> Path:
 
 @contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[None]:
-    """Send what C++ code writes to file descriptor 2 to /dev/null meanwhile (ExecuTorch's
-    runtime logs its CPU probing and thread-pool changes there, one line each)."""
+    """Drop what ExecuTorch's runtime logs meanwhile (its CPU probing and thread-pool changes):
+    its Python bindings write the log to ``sys.stderr`` piece by piece, its C++ code to file
+    descriptor 2."""
     import ctypes
+    import io
 
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with open(os.devnull, "w") as devnull:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(io.StringIO()):
             os.dup2(devnull.fileno(), 2)
             yield
     finally:
