@@ -61,3 +61,20 @@ def test_nb05_check_never_shows_the_reference_figures(capsys):
         check_exercise(answer("enable_all", scale=1e-3), lambda: REFERENCE, nb05.is_correct)
     shown = capsys.readouterr().out + str(caught.value)
     assert "10.0" not in shown and "3.1" not in shown
+
+
+@pytest.mark.parametrize("name", ["nb06_simplification_and_ort_tuning",
+                                  "nb12_graph_editing_and_debugging", "nb16_in_the_browser"])
+def test_file_checks_say_when_there_is_no_file(tmp_path, name):
+    import importlib
+
+    module = importlib.import_module(f"solutions.{name}")
+    assert module.problems(tmp_path / "missing.onnx", tmp_path / "reference.onnx") == [
+        "no file at missing.onnx"]
+    assert "path" in module.problems(None, tmp_path / "reference.onnx")[0]
+
+
+def test_nb15_check_wants_the_app_object():
+    from solutions import nb15_serving_over_http as nb15
+
+    assert "FastAPI app" in nb15.problems("http://127.0.0.1:8000", None)[0]
