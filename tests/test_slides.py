@@ -25,11 +25,16 @@ SHOTS = REPO_ROOT / "build" / "slides-test"  # screenshots, to look at
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
-def test_every_cell_has_a_slide_type_and_sections_start_slides(path):
+def test_slide_types_start_sections_and_skip_the_plumbing(path):
+    """A cell's "Slide Type" metadata overrides the rule; a cell without one gets the rule's
+    (``scripts/slides.py mark`` writes it, the build applies it): either way the title and
+    every section start a slide, and the set-up and summary cells are skipped."""
+    notebook = nbformat.read(path, as_version=4)
+    codes = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
     cells = json.loads(path.read_text())["cells"]
-    kinds = [c["metadata"].get("slideshow", {}).get("slide_type") for c in cells]
-    unmarked = [c.get("id") for c, k in zip(cells, kinds, strict=True) if k is None]
-    assert not unmarked, f"cells without a slide type: {unmarked} (python scripts/slides.py mark)"
+    kinds = [c["metadata"].get("slideshow", {}).get("slide_type")
+             or slides.rule_slide_type(cell, i, codes[0], len(cells) - 1)
+             for i, (c, cell) in enumerate(zip(cells, notebook.cells, strict=True))]
     assert kinds[0] == "slide", "the title cell starts the deck"
     headings = [k for c, k in zip(cells, kinds, strict=True)
                 if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("## ")]
