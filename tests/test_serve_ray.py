@@ -88,7 +88,7 @@ def test_batched_answers_equal_one_at_a_time(served, tiny_onnx):
         assert [p["label"] for p in got] == [p["label"] for p in want]
         assert np.allclose([p["probability"] for p in got], [p["probability"] for p in want],
                            atol=1e-6)
-    info = serve.get_app_handle("batched").replica_info.remote().result(timeout_s=30)
+    info = ray_app.replica_info("batched")
     assert info["intra_op_threads"] == 1 and max(info["batch_sizes"]) <= 8
     assert sum(size * n for size, n in info["batch_sizes"].items()) >= len(images)
 

@@ -27,6 +27,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,8 @@ from ray import serve  # noqa: E402
 from helpers.serve.app import Prepared, create_app, load_classifier, return_freed_memory  # noqa: E402
 from helpers.serve.load import LOCALHOST, free_port  # noqa: E402
 
-logging.getLogger("ray.serve").setLevel(logging.WARNING)  # no INFO line per deployment
+for _name in ("ray.serve", "ray.data"):  # no INFO line per deployment or dataset
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 APP_NAME = "course"
 RAY_MARKERS = ("ray::", "raylet", "gcs_server", "/ray/", "ray start")  # Ray's own processes
@@ -78,7 +80,8 @@ def check_batching(max_batch_size: int, batch_wait_timeout_s: float) -> None:
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=64,
-                  health_check_period_s=1, health_check_timeout_s=10)
+                  health_check_period_s=1, health_check_timeout_s=10,
+                  graceful_shutdown_timeout_s=2, graceful_shutdown_wait_loop_s=0.5)
 @serve.ingress()
 class CourseClassifier:
     """One replica: one ORT session behind notebook 15's FastAPI app, batched when asked."""
@@ -115,6 +118,19 @@ class CourseClassifier:
                 "batch_sizes": dict(sorted(self.batch_sizes.items()))}
 
 
+def _off_the_loop(function, *args):
+    """Run ``function`` in a worker thread: a handle's ``.result()`` refuses to block a thread
+    where an asyncio loop runs (Jupyter's)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result()
+
+
+def replica_info(app_name: str = APP_NAME, timeout_s: float = 30) -> dict:
+    """``replica_info`` of one replica of ``app_name`` (through a deployment handle)."""
+    handle = serve.get_app_handle(app_name)
+    return _off_the_loop(lambda: handle.replica_info.remote().result(timeout_s=timeout_s))
+
+
 def replicas(app_name: str = APP_NAME, expected: int | None = None,
              timeout_s: float = 30) -> list[dict]:
     """Every running replica of ``app_name``'s deployment (``replica_info``), asked through a
@@ -123,11 +139,16 @@ def replicas(app_name: str = APP_NAME, expected: int | None = None,
     expected = expected or running_replicas(app_name)
     found: dict[str, dict] = {}
     deadline = time.monotonic() + timeout_s
-    while len(found) < expected and time.monotonic() < deadline:
+
+    def ask() -> None:
         calls = [handle.replica_info.remote() for _ in range(4 * expected)]
         for call in calls:
-            info = call.result(timeout_s=timeout_s)
-            found[info["replica"]] = info
+            with contextlib.suppress(Exception):  # a replica that just died
+                info = call.result(timeout_s=timeout_s)
+                found[info["replica"]] = info
+
+    while len(found) < expected and time.monotonic() < deadline:
+        _off_the_loop(ask)
     return sorted(found.values(), key=lambda info: info["replica"])
 
 
@@ -160,6 +181,19 @@ def replica_recovery(count: int, app_name: str = APP_NAME, timeout_s: float = 60
         if time.monotonic() - start > timeout_s:
             raise TimeoutError(f"{app_name}: not back to {count} replicas within {timeout_s:.0f} s")
         time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def delete(app_name: str, timeout_s: float = 60) -> float:
+    """``serve.delete(app_name)``, then wait until Ray has its replicas' CPUs back (a stopping
+    replica holds its CPU until its process ends); returns the seconds it took."""
+    start = time.monotonic()
+    serve.delete(app_name)
+    total = ray.cluster_resources().get("CPU", 0)
+    while ray.available_resources().get("CPU", 0) < total:
+        if time.monotonic() - start > timeout_s:
+            break  # another deployment still holds CPUs: nothing more to wait for
+        time.sleep(0.1)
     return time.monotonic() - start
 
 
@@ -270,6 +304,20 @@ def _wait_for_port(port: int, procs: list[subprocess.Popen], timeout_s: float) -
     raise TimeoutError(f"Ray's head node did not listen on {LOCALHOST}:{port} within {timeout_s:.0f} s")
 
 
+def _wait_for_raylets(procs: list[subprocess.Popen], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        running = 0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                running += any("raylet" in child.name()
+                               for child in psutil.Process(proc.pid).children(recursive=True))
+        if running == len(procs):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"not every Ray node started its raylet within {timeout_s:.0f} s")
+
+
 def wait_for_nodes(count: int, timeout_s: float = 120) -> float:
     """Seconds until the connected cluster has ``count`` live nodes (after ``ray.init()``)."""
     start = time.monotonic()
@@ -301,10 +349,12 @@ def ray_nodes(cpus: tuple[int, ...] = (1, 1), start_timeout_s: float = 120) -> I
             command = [_ray_command(), "start", *role, *common, "--num-cpus", str(n),
                        "--dashboard-agent-listen-port", str(free_port()),
                        "--metrics-export-port", str(free_port())]
-            started.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
+            env = {**os.environ, "RAY_agent_register_timeout_ms": str(int(start_timeout_s * 1e3))}
+            started.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env,
                                             stderr=subprocess.DEVNULL, start_new_session=True))
             if index == 0:
                 _wait_for_port(port, started, start_timeout_s)
+        _wait_for_raylets(started, start_timeout_s)  # ray.init() looks for a local raylet
         os.environ["RAY_ADDRESS"] = address
         yield RayNodes(address, started, list(cpus), time.perf_counter() - start)
     finally:
