@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray sends nothing anywhere
+# A raylet waits 30 s for its agents by default, which a busy 2-core machine can miss
+os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
 
 import psutil  # noqa: E402
 import ray  # noqa: E402

@@ -6,6 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from helpers.show.colors import engine_color
 
@@ -86,6 +87,8 @@ def plot_timeline(timeline: pd.DataFrame, samples: pd.DataFrame, *, conditions: 
     ax_t.legend(loc="upper left", fontsize=8)
     ax_p.plot(timeline["t_s"], timeline["p99_ms"], "o-", ms=3, color=color)
     ax_p.set(ylabel="p99 latency (ms, log)", yscale="log", xlabel="time since the load began (s)")
+    ax_p.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax_p.minorticks_off()
     for label, at in (events or {}).items():
         for ax in (ax_r, ax_t, ax_p):
             ax.axvline(at, color="black", lw=0.8, ls=":")
@@ -111,10 +114,10 @@ def plot_batch_tradeoff(table: pd.DataFrame, *, conditions: str):
     fig, ax = plt.subplots(figsize=(7, 4.3))
     color = engine_color("serve-batched")
     ax.plot(table["throughput_rps"], table["p99_ms"], "o", color=color, ms=8)
-    for _, row in table.iterrows():
+    for i, (_, row) in enumerate(table.iterrows()):  # labels alternate above and below
         ax.annotate(f"batch ≤ {row['max_batch_size']:.0f}, wait {row['wait_ms']:g} ms\n"
                     f"(mean batch {row['mean_batch']:.1f})", (row["throughput_rps"], row["p99_ms"]),
-                    xytext=(6, 4), textcoords="offset points", fontsize=8)
+                    xytext=(6, 4 if i % 2 == 0 else -26), textcoords="offset points", fontsize=8)
     ax.set(xlabel="throughput (requests/s)", ylabel="p99 latency (ms)",
            title="Batching settings: throughput against tail latency")
     ax.set_xlim(table["throughput_rps"].min() * 0.85, table["throughput_rps"].max() * 1.3)
