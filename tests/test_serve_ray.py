@@ -111,6 +111,15 @@ def test_a_staged_load_with_retries_is_answered(served):
     assert per_second(rows, 0.25)["throughput_rps"].sum() > 0
 
 
+def test_deleting_one_app_frees_its_cpu_while_the_other_serves(served):
+    pid = ray_app.replicas("batched", expected=1)[0]["pid"]
+    ray_app.delete("batched")  # /plain still holds its CPU: delete waits for batched's only
+    assert "batched" not in serve.status().applications and not ray_app.psutil.pid_exists(pid)
+    assert ray_app.ray.available_resources().get("CPU", 0) >= 1
+    with httpx.Client(base_url=served.url + "/plain", timeout=30) as client:
+        assert client.post("/classify", content=digit_pngs(1)[0], headers=PNG).status_code == 200
+
+
 @pytest.mark.parametrize(("call", "words"), [
     (lambda: ray_app.check_capacity(3, 1, cores=2), "3 replicas x 1 ORT threads = 3 threads on 2 cores"),
     (lambda: ray_app.check_capacity(1, 4, cores=2), "1 replicas x 4 ORT threads = 4 threads on 2 cores"),

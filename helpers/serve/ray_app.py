@@ -187,15 +187,21 @@ def replica_recovery(count: int, app_name: str = APP_NAME, timeout_s: float = 60
 
 
 def delete(app_name: str, timeout_s: float = 60) -> float:
-    """``serve.delete(app_name)``, then wait until Ray has its replicas' CPUs back (a stopping
-    replica holds its CPU until its process ends); returns the seconds it took."""
+    """``serve.delete(app_name)``, then wait until its replica processes have ended and Ray
+    counts their CPUs free again (a stopping replica holds its CPU until its process ends);
+    other applications keep theirs. Returns the seconds it took."""
     start = time.monotonic()
+    count = running_replicas(app_name)
+    pids = [info["pid"] for info in replicas(app_name, expected=count)] if count else []
+    free_before = ray.available_resources().get("CPU", 0)
     serve.delete(app_name)
-    total = ray.cluster_resources().get("CPU", 0)
-    while ray.available_resources().get("CPU", 0) < total:
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+            psutil.Process(pid).wait(timeout=max(0.1, timeout_s - (time.monotonic() - start)))
+    while pids and ray.available_resources().get("CPU", 0) <= free_before:
         if time.monotonic() - start > timeout_s:
-            break  # another deployment still holds CPUs: nothing more to wait for
-        time.sleep(0.1)
+            break  # Ray's view of free CPUs lags; nothing more to wait for
+        time.sleep(0.05)
     return time.monotonic() - start
 
 
