@@ -58,6 +58,33 @@ def _cell_record(name: Hashable, rounds: list[dict[str, Any]], busy: int) -> dic
     return record
 
 
+def interleaved_rounds(specs: Mapping[Hashable, tuple[dict[str, Any], int]], rounds: int,
+                       seed: int = 0, timeout: float = 900,
+                       bar: Any = None) -> tuple[dict[Hashable, list[dict[str, Any]]], int]:
+    """Each spec (with its thread count) in its own worker kept across rounds; every round
+    visits them in a fresh random order. Returns each one's round records and how many
+    rounds ran on a busy machine (watched per round, for all alike)."""
+    workers = {name: WorkerProcess(count) for name, (_, count) in specs.items()}
+    log: dict[Hashable, list] = {name: [] for name in specs}
+    rng, watch = random.Random(seed), CpuWatch()
+    probe0 = min(probe_kernel_ms() for _ in range(3))
+    busy = 0
+    try:
+        for _ in range(rounds):
+            order = list(specs)
+            rng.shuffle(order)
+            watcher = RoundWatch(watch, probe0)
+            for name in order:
+                log[name].append(workers[name].request(specs[name][0], timeout=timeout))
+                if bar is not None:
+                    bar.update(1)
+            busy += watcher.close()["busy"]
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return log, busy
+
+
 def compare_settings(base: dict[str, Any], variants: Mapping[Hashable, Any], policy: RunPolicy,
                      threads: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """One engine under several settings, in rounds interleaved across the settings.
@@ -72,27 +99,13 @@ def compare_settings(base: dict[str, Any], variants: Mapping[Hashable, Any], pol
     threads = threads or physical_cores()
     changes = {name: dict(v) if isinstance(v, Mapping)
                else session_variant(v, default_threads=threads) for name, v in variants.items()}
-    workers = {name: WorkerProcess(int(c.get("threads", threads))) for name, c in changes.items()}
-    log: dict[Hashable, list] = {name: [] for name in changes}
-    rng, watch = random.Random(seed), CpuWatch()
-    probe0 = min(probe_kernel_ms() for _ in range(3))
-    busy = 0
-    try:
-        for _ in range(policy.rounds):
-            order = list(changes)
-            rng.shuffle(order)
-            watcher = RoundWatch(watch, probe0)
-            for name in order:
-                change = changes[name]
-                options = {k: v for k, v in change.items() if k not in ("threads", "files")}
-                spec = {**base, "files": change.get("files", base.get("files", {})),
-                        "policy": asdict(policy),
-                        "options": {**base.get("options", {}), **options}}
-                log[name].append(workers[name].request(spec))
-            busy += watcher.close()["busy"]
-    finally:
-        for worker in workers.values():
-            worker.close()
+    specs = {}
+    for name, change in changes.items():
+        options = {k: v for k, v in change.items() if k not in ("threads", "files")}
+        specs[name] = ({**base, "files": change.get("files", base.get("files", {})),
+                        "policy": asdict(policy), "options": {**base.get("options", {}), **options}},
+                       int(change.get("threads", threads)))
+    log, busy = interleaved_rounds(specs, policy.rounds, seed)
     return [_cell_record(name, rounds, busy) for name, rounds in log.items()]
 
 

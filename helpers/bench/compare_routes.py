@@ -8,7 +8,6 @@ other programs, and a route's figure is the median of its round medians.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -16,16 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.bench.common import BenchError
+from helpers.bench.compare import interleaved_rounds
 from helpers.bench.registry import get_engine, resolve
 from helpers.bench.timing import (
     FULL_POLICY,
-    CpuWatch,
-    RoundWatch,
     RunPolicy,
     combine_rounds,
-    probe_kernel_ms,
 )
-from helpers.bench.worker import WorkerProcess
 from helpers.sysinfo import cpu_model, physical_cores
 
 ROUTE_COLUMNS = ("route", "engine", "threads", "median_ms", "low_ms", "high_ms", "spread_pct",
@@ -80,26 +76,10 @@ def compare_routes(routes: Mapping[str, tuple[str, Mapping[str, str | Path]]], *
 
 def _interleave(routes, threads, batch, size, policy, model, seed, timeout, bar):
     """Round records per route (and busy rounds), one worker per route kept across rounds."""
-    workers = {name: WorkerProcess(threads) for name in routes}
-    log: dict[str, list] = {name: [] for name in routes}
-    rng, watch = random.Random(seed), CpuWatch()
-    probe0 = min(probe_kernel_ms() for _ in range(3))
-    busy = 0
-    try:
-        for _ in range(policy.rounds):
-            order = list(routes)
-            rng.shuffle(order)
-            watcher = RoundWatch(watch, probe0)
-            for name in order:
-                engine, files = routes[name]
-                spec = {"engine": engine, "model": model, "batch": batch, "size": size,
-                        "files": files, "policy": asdict(policy)}
-                log[name].append(workers[name].request(spec, timeout=timeout))
-                bar.update(1)
-            busy += watcher.close()["busy"]
-    finally:
-        for worker in workers.values():
-            worker.close()
+    specs = {name: ({"engine": engine, "model": model, "batch": batch, "size": size,
+                     "files": files, "policy": asdict(policy)}, threads)
+             for name, (engine, files) in routes.items()}
+    log, busy = interleaved_rounds(specs, policy.rounds, seed, timeout, bar)
     return {name: (records, busy) for name, records in log.items()}
 
 
