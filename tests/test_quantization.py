@@ -318,3 +318,12 @@ def test_openvino_engine_runs_in_a_worker(tiny_onnx):
                                        "max_seconds": 0.1, "rounds": 1}}, timeout=120)
     assert record["status"] == "ok", record.get("note")
     assert record["precision_used"] in ("f32", "bf16", "f16")
+
+
+def test_compare_logits_gives_accuracy_agreement_and_the_largest_difference():
+    from helpers.runtime.quantization import compare_logits
+
+    reference = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    out = reference + np.array([[0, 0], [0, 0], [0, 1.5], [0, 0]], dtype=np.float32)
+    row = compare_logits(out, np.array([0, 1, 0, 0]), reference)
+    assert row == {"test accuracy %": 50.0, "top-1 agreement %": 75.0, "max |Δ logit|": 1.5}

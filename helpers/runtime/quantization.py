@@ -285,6 +285,14 @@ def cpu_int8_flags() -> list[str]:
     return sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})
 
 
+def compare_logits(out: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """Test accuracy of logits ``out``, their top-1 agreement with ``reference`` (both in %)
+    and the largest absolute logit difference: one row of a variant table."""
+    return {"test accuracy %": 100 * float((out.argmax(1) == labels).mean()),
+            "top-1 agreement %": 100 * float((out.argmax(1) == reference.argmax(1)).mean()),
+            "max |Δ logit|": float(np.abs(out - reference).max())}
+
+
 def file_mb(path: str | Path) -> float:
     """Size of a file in MB (10^6 bytes)."""
     return Path(path).stat().st_size / 1e6
