@@ -76,3 +76,16 @@ def classify_without_torch() -> Callable[[Path, Path], subprocess.CompletedProce
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               cwd=REPO_ROOT, timeout=120)
     return run
+
+
+@pytest.fixture
+def scratch_engines():
+    """Engines registered by a test are removed afterwards."""
+    from helpers.bench import registry as reg
+
+    before, aliases = dict(reg._ENGINES), dict(reg._ALIASES)
+    yield
+    reg._ENGINES.clear()
+    reg._ENGINES.update(before)
+    reg._ALIASES.clear()
+    reg._ALIASES.update(aliases)

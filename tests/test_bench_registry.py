@@ -11,17 +11,6 @@ from helpers.bench.store import ModelStore, register_variant
 from helpers.show.colors import engine_color
 
 
-@pytest.fixture
-def scratch_engines():
-    """Engines registered by a test are removed afterwards."""
-    before, aliases = dict(reg._ENGINES), dict(reg._ALIASES)
-    yield
-    reg._ENGINES.clear()
-    reg._ENGINES.update(before)
-    reg._ALIASES.clear()
-    reg._ALIASES.update(aliases)
-
-
 def test_builtin_engines_and_aliases():
     names = bench.engine_names()
     assert {"torch", "ort", "ort-dynamic", "ort-sim", "ort-dynamic-sim", "torch-cuda",

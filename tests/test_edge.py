@@ -12,7 +12,6 @@ from onnx import TensorProto, helper
 
 from helpers import bench
 from helpers.bench import BenchError, register_engine
-from helpers.bench import registry as reg
 from helpers.bench.compare_routes import ROUTE_COLUMNS, compare_routes
 from helpers.runtime import edge
 
@@ -126,16 +125,6 @@ def test_edge_engines_are_registered_with_their_files():
     assert bench.get_engine("executorch-int8").options == {"int8": True}
     assert bench.get_engine("ort-format").files == "onnx-fixed"
     assert bench.get_engine("executorch").why_unavailable() in (None, bench.get_engine("executorch-int8").why_unavailable())
-
-
-@pytest.fixture
-def scratch_engines():
-    before, aliases = dict(reg._ENGINES), dict(reg._ALIASES)
-    yield
-    reg._ENGINES.clear()
-    reg._ENGINES.update(before)
-    reg._ALIASES.clear()
-    reg._ALIASES.update(aliases)
 
 
 def test_compare_routes_checks_files_and_skips_what_cannot_run(tmp_path, scratch_engines):
