@@ -368,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     if args.engine == "ray":
+        from helpers.serve.ray_settings import refuse_settings
+
+        if refuse_settings(args.replicas, args.threads or 1, args.max_batch_size, args.batch_wait_ms):
+            return 2
         from helpers.serve.ray_app import main as ray_main
 
         return ray_main(argv)

@@ -42,43 +42,18 @@ from ray import serve  # noqa: E402
 
 from helpers.serve.app import Prepared, create_app, load_classifier, return_freed_memory  # noqa: E402
 from helpers.serve.load import LOCALHOST, free_port  # noqa: E402
+from helpers.serve.ray_settings import (  # noqa: E402,F401  (checked before Ray is imported)
+    ServeSettingsError,
+    check_batching,
+    check_capacity,
+    refuse_settings,
+)
 
 for _name in ("ray.serve", "ray.data"):  # no INFO line per deployment or dataset
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 APP_NAME = "course"
 RAY_MARKERS = ("ray::", "raylet", "gcs_server", "/ray/", "ray start")  # Ray's own processes
-
-
-class ServeSettingsError(ValueError):
-    """Replicas, threads or batching settings that cannot work; the message is one line."""
-
-
-def check_capacity(replicas: int, threads: int, cores: int | None = None) -> int:
-    """replicas × ORT intra-op threads, checked against ``cores`` (default: this machine's).
-
-    Ray reserves ``num_cpus`` per replica and sets OMP_NUM_THREADS, but ORT's own thread pool
-    ignores both: only ``intra_op_num_threads`` on the session bounds it.
-    """
-    cores = cores or os.cpu_count() or 1
-    if replicas < 1 or threads < 1:
-        raise ServeSettingsError(f"expected replicas >= 1 and threads >= 1, got replicas="
-                                 f"{replicas}, threads={threads}")
-    if replicas * threads > cores:
-        raise ServeSettingsError(f"{replicas} replicas x {threads} ORT threads = "
-                                 f"{replicas * threads} threads on {cores} cores; expected "
-                                 "replicas x threads <= cores (use fewer replicas or threads)")
-    return replicas * threads
-
-
-def check_batching(max_batch_size: int, batch_wait_timeout_s: float) -> None:
-    """``max_batch_size`` an integer >= 1 (1: no batching) and a wait of 0 to 1 s."""
-    if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
-        raise ServeSettingsError(f"max_batch_size must be an integer >= 1 (1 turns batching off), "
-                                 f"got {max_batch_size!r}")
-    if not 0 <= batch_wait_timeout_s <= 1:
-        raise ServeSettingsError(f"batch_wait_timeout_s must be between 0 and 1 s, got "
-                                 f"{batch_wait_timeout_s!r}")
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=64,
@@ -408,11 +383,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     threads = args.threads or 1
-    try:
-        check_capacity(args.replicas, threads)
-        check_batching(args.max_batch_size, args.batch_wait_ms / 1e3)
-    except ServeSettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
+    if refuse_settings(args.replicas, threads, args.max_batch_size, args.batch_wait_ms):
         return 2
     model = course_model_onnx() if args.course_model else args.model
     started = start_local_ray(num_cpus=args.replicas * threads, port=args.port)
