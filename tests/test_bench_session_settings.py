@@ -177,5 +177,8 @@ def test_compare_sessions_times_the_options_in_worker_processes(tiny_onnx, tmp_p
     assert all(r["threads"] == 1 and r["batch"] == 2 and r["rounds"] == 2 for r in records)
     assert by_name["profiled"]["profile_file"].startswith(str(tmp_path / "prof"))
     assert "profile_file" not in by_name["bare"]
+    # CPU time of the worker's threads per run (what spinning costs), with wall time beside it
+    assert all(r["cpu_ms_per_run"] > 0 and r["cores_busy"] > 0 for r in records), records
     table = settings_table(records)
     assert list(table.index) == ["bare", "profiled"] and (table["status"] == "ok").all()
+    assert (table["cpu_ms_per_run"] > 0).all() and (table["cores_busy"] > 0).all()

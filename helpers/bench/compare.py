@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 TABLE_COLUMNS = {"median_ms": "median_ms", "low_ms": "low_ms", "high_ms": "high_ms",
                  "runs": "runs", "rounds": "rounds", "threads": "threads",
-                 "load_ms": "session_ms", "peak_rss_mb": "peak_mb", "model_rss_mb": "added_mb"}
+                 "load_ms": "session_ms", "peak_rss_mb": "peak_mb", "model_rss_mb": "added_mb",
+                 "cpu_ms_per_run": "cpu_ms_per_run", "cores_busy": "cores_busy"}
 
 
 def session_variant(options: SessionOptions, file: str | Path | None = None,
@@ -54,7 +55,9 @@ def _cell_record(name: Hashable, rounds: list[dict[str, Any]], busy: int) -> dic
                                     for r in ok],
                   load_ms=float(np.median([r["load_ms"] for r in ok])),
                   peak_rss_mb=float(np.median([r["peak_rss_mb"] for r in ok])),
-                  model_rss_mb=float(np.median([r["model_rss_mb"] for r in ok])))
+                  model_rss_mb=float(np.median([r["model_rss_mb"] for r in ok])),
+                  **{key: float(np.median([r[key] for r in ok])) for key in ("cpu_ms_per_run", "cores_busy")
+                     if all(key in r for r in ok)})
     return record
 
 
@@ -139,7 +142,8 @@ def settings_table(records: Sequence[dict[str, Any]], names: Sequence[str] | Non
 
     Columns: median_ms, low_ms, high_ms (fastest and slowest round), runs, rounds, threads,
     session_ms (creating the session), peak_mb and added_mb (the worker's peak memory, and
-    its growth since before the session existed), status. Settings named by tuples give a
+    its growth since before the session existed), cpu_ms_per_run and cores_busy (CPU time of
+    all the worker's threads per run, and that CPU time over the wall time), status. Settings named by tuples give a
     MultiIndex with level ``names``.
     """
     import pandas as pd

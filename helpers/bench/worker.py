@@ -89,10 +89,16 @@ def run_cell(spec: dict[str, Any], rounds: int | None = None,
     record["first_run_ms"] = first * 1000
     record["cold_start_ms"] = record["load_ms"] + record["first_run_ms"]
     done = []
+    cpu0, wall0 = time.process_time(), time.perf_counter()  # CPU of every thread of this process
     for index in range(rounds or policy.rounds):
         times, warm = time_runs(run, policy, done_runs=1 if index == 0 else 0,
                                 done_s=first if index == 0 else 0.0)
         done.append({"times_ms": [t * 1000 for t in times], "warmup_runs": warm})
+    cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
+    runs_done = sum(len(d["times_ms"]) + d["warmup_runs"] for d in done)
+    # CPU time per run (warm-ups included): spinning threads count, idle ones do not
+    record["cpu_ms_per_run"] = 1000 * cpu_s / max(runs_done, 1)
+    record["cores_busy"] = cpu_s / wall_s if wall_s > 0 else float("nan")
     record["round_data"] = done
     record["worker_pid"] = os.getpid()
     record.update(combine_rounds(done))
