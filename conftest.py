@@ -94,7 +94,9 @@ def pytest_collection_modifyitems(session, config, items) -> None:
         if drawing:
             check = FiguresShown.from_parent(notebook, name="figures shown", cells=drawing)
             items.insert(items.index(cells[-1]) + 1, check)
-    if getattr(config.option, "numprocesses", None):
+    # xdist's workers collect (and the controller hands out files in their order); a worker's
+    # config has numprocesses reset to None, so look for its workerinput as well
+    if getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput"):
         order = {path: i for i, path in enumerate(dict.fromkeys(str(it.path) for it in items))}
         items.sort(key=lambda it: (-expected_seconds(str(it.path)), order[str(it.path)]))
 
