@@ -69,22 +69,12 @@ class FiguresShown(pytest.Item):
         return self.path, None, f"{self.parent.name}::figures shown"
 
 
-def expected_seconds(path: str) -> float:
-    """How long a notebook took in the last recorded quick run (docs/timings.json), else 0."""
-    import json
-    from pathlib import Path
-
-    record = Path(__file__).parent / "docs" / "timings.json"
-    if not record.exists():
-        return 0.0
-    seconds = json.loads(record.read_text()).get("quick", {}).get("seconds", {})
-    return float(seconds.get(Path(path).name[:2], 0.0))
-
-
 def pytest_collection_modifyitems(session, config, items) -> None:
-    """After each notebook's last cell, add an item checking that its figures appeared; with
-    several workers (``make test`` uses pytest-xdist, one file per worker at a time), start
-    the longest notebooks first so that no worker is left with a long one at the end."""
+    """After each notebook's last cell, add an item checking that its figures appeared.
+
+    Files run in collection order (unit tests, then notebooks 00-18), also under pytest-xdist.
+    Longest-first would pair notebooks 17 and 05 at the start, and on 2 cores 17's second Ray
+    node then missed its 120 s start-up limit, so the order stays as collected."""
     by_notebook: dict[object, list] = {}
     for item in items:
         if type(item).__name__ == "IPyNbCell":
@@ -94,11 +84,6 @@ def pytest_collection_modifyitems(session, config, items) -> None:
         if drawing:
             check = FiguresShown.from_parent(notebook, name="figures shown", cells=drawing)
             items.insert(items.index(cells[-1]) + 1, check)
-    # xdist's workers collect (and the controller hands out files in their order); a worker's
-    # config has numprocesses reset to None, so look for its workerinput as well
-    if getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput"):
-        order = {path: i for i, path in enumerate(dict.fromkeys(str(it.path) for it in items))}
-        items.sort(key=lambda it: (-expected_seconds(str(it.path)), order[str(it.path)]))
 
 
 def pytest_runtest_logreport(report) -> None:
