@@ -48,3 +48,20 @@ def test_time_files_says_which_file_failed(tiny_onnx, corrupt_onnx, tmp_path):
     with pytest.raises(bench.BenchError, match=r"could not time broken \(1 thread\(s\)\)"):
         bench.time_files({"fine": tiny_onnx, "broken": corrupt_onnx}, size=64, threads=(1,),
                          policy=TINY_POLICY, progress=False)
+
+
+def test_compare_engines_reuses_its_report_and_says_so(tmp_path, capsys):
+    """A second call with ``reuse`` reads the report the first one wrote (same machine,
+    versions and settings) instead of measuring again, and prints one line saying so."""
+    kwargs = dict(models=("mobilenet_v3_small",), size=32, threads=(1,), policy=TINY_POLICY,
+                  progress=False, report_dir=tmp_path / "engines", reuse=True)
+    first = bench.compare_engines(["ort", "preprocess"], **kwargs)
+    assert first.attrs["reused_from"] is None and "reused" not in capsys.readouterr().out
+    assert (tmp_path / "engines" / "compare-1t" / "results.json").is_file()
+    again = bench.compare_engines(["ort", "preprocess"], **kwargs)
+    said = capsys.readouterr().out
+    assert again.attrs["reused_from"] == str(tmp_path / "engines")
+    assert said.count("\n") == 1 and "reused the measurements" in said
+    assert again["median_ms"].tolist() == first["median_ms"].tolist()
+    changed = bench.compare_engines(["ort", "preprocess"], **{**kwargs, "size": 64})
+    assert changed.attrs["reused_from"] is None, "other settings are measured, not reused"

@@ -20,6 +20,7 @@ from helpers.bench.grid import GridSpec, run_grid
 from helpers.bench.registry import engine_label
 from helpers.bench.timing import FULL_POLICY, RunPolicy
 from helpers.bench.worker import measure
+from helpers.paths import relative
 from helpers.sysinfo import cpu_model, physical_cores
 
 ENGINE_COLUMNS = ("model", "engine", "threads", "batch", "size", "weights", "median_ms",
@@ -30,7 +31,8 @@ ENGINE_COLUMNS = ("model", "engine", "threads", "batch", "size", "weights", "med
 def compare_engines(engines: Sequence[str], models: Sequence[str] = ("resnet18",), *,
                     batch: int = 1, size: int = 224, threads: Sequence[int] = (1,),
                     policy: RunPolicy = FULL_POLICY, baseline: str = "ort",
-                    progress: bool = True) -> pd.DataFrame:
+                    progress: bool = True, report_dir: str | Path | None = None,
+                    reuse: bool = False) -> pd.DataFrame:
     """Time ``engines`` on ``models`` at one batch and size, for each thread count.
 
     One row per (model, engine, threads), columns :data:`ENGINE_COLUMNS`: the median of the
@@ -39,21 +41,35 @@ def compare_engines(engines: Sequence[str], models: Sequence[str] = ("resnet18",
     (same model and threads). Engines that cannot run here get ``status="skipped"``.
     ``frame.attrs`` holds the conditions for a figure's title: ``cpu``, ``cores``,
     ``rounds``, ``batch``, ``size``, ``baseline`` and ``baseline_label``.
+
+    With ``report_dir``, each thread count's grid is written to ``report_dir/compare-<n>t/``;
+    with ``reuse`` as well, a report made there on this machine with the same versions and
+    settings is read instead of measuring again, and one line says so
+    (``frame.attrs["reused_from"]``).
     """
     engines = list(engines)
     if baseline not in engines:
         raise BenchError(f"the baseline engine {baseline!r} must be among the engines, got "
                          f"{', '.join(engines)}")
     records: list[dict] = []
+    reused = []
     for count in threads:
         spec = GridSpec(models=tuple(models), sizes=(size,), batches=(batch,),
                         engines=tuple(engines), policy=policy, threads=count,
                         name=f"compare-{count}t")
-        records += run_grid(spec, progress=progress).records
+        folder = Path(report_dir) / spec.name if report_dir is not None else None
+        result = run_grid(spec, folder, progress=progress, reuse=reuse)
+        records += result.records
+        if result.reused:
+            reused.append(folder)
     frame = engines_frame(records, baseline)
     frame.attrs.update(cpu=cpu_model(), cores=physical_cores(), rounds=policy.rounds,
                        batch=batch, size=size, baseline=baseline,
-                       baseline_label=engine_label(baseline))
+                       baseline_label=engine_label(baseline),
+                       reused_from=str(report_dir) if reused else None)
+    if reused:
+        print(f"reused the measurements in {', '.join(map(relative, reused))} (this machine, the "
+              "same versions and settings); delete the folder to measure again")
     return frame
 
 
