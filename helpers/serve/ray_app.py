@@ -46,7 +46,6 @@ from helpers.serve.ray_settings import (  # noqa: E402,F401  (checked before Ray
     ServeSettingsError,
     check_batching,
     check_capacity,
-    refuse_settings,
 )
 
 for _name in ("ray.serve", "ray.data"):  # no INFO line per deployment or dataset
@@ -378,13 +377,12 @@ def _interrupt(*_) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.serve --engine ray``: serve until Ctrl-C, then stop Ray."""
+    """``python -m helpers.serve --engine ray``: serve until Ctrl-C, then stop Ray (the
+    settings were already checked by ``helpers.serve.app.main``, before Ray was imported)."""
     from helpers.serve.app import build_parser, course_model_onnx
 
     args = build_parser().parse_args(argv)
     threads = args.threads or 1
-    if refuse_settings(args.replicas, threads, args.max_batch_size, args.batch_wait_ms):
-        return 2
     model = course_model_onnx() if args.course_model else args.model
     started = start_local_ray(num_cpus=args.replicas * threads, port=args.port)
     try:
