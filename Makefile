@@ -35,7 +35,7 @@ slides: setup
 timings: setup
 	$(PY) scripts/timings.py update
 
-# Two workers (pytest-xdist), one file at a time each, in collection order: the cores are
+# Two workers (pytest-xdist), one file at a time each, longest notebooks first (conftest.py): the cores are
 # shared, so quick-mode timings printed by `make test` check the code, they measure nothing
 # (`make course` runs one notebook at a time). TEST_WORKERS=1 runs everything in one process.
 TEST_WORKERS ?= 2

@@ -69,12 +69,34 @@ class FiguresShown(pytest.Item):
         return self.path, None, f"{self.parent.name}::figures shown"
 
 
-def pytest_collection_modifyitems(session, config, items) -> None:
-    """After each notebook's last cell, add an item checking that its figures appeared.
+def _quick_seconds() -> dict[str, float]:
+    """Each notebook's quick-mode seconds from the last measured run (docs/timings.json)."""
+    import json
+    from pathlib import Path
 
-    Files run in collection order (unit tests, then notebooks 00-18), also under pytest-xdist.
-    Longest-first would pair notebooks 17 and 05 at the start, and on 2 cores 17's second Ray
-    node then missed its 120 s start-up limit, so the order stays as collected."""
+    path = Path(__file__).parent / "docs" / "timings.json"
+    try:
+        return {k: float(v) for k, v in json.loads(path.read_text())["quick"]["seconds"].items()}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Run the longest notebooks first, then the unit tests; after each notebook's last cell,
+    add an item checking that its figures appeared.
+
+    Under pytest-xdist (``--dist loadfile``) each worker takes the next file in this order, so
+    the many short unit-test files fill the end and both workers finish together. Every
+    worker sorts its own collection (the order must be the same on all of them)."""
+    seconds = _quick_seconds()
+
+    def order(item) -> tuple[int, float]:
+        name = item.path.name
+        if name.endswith(".ipynb"):
+            return 0, -seconds.get(name[:2], 60.0)
+        return 1, 0.0
+
+    items.sort(key=order)  # stable: cells and tests keep their order inside a file
     by_notebook: dict[object, list] = {}
     for item in items:
         if type(item).__name__ == "IPyNbCell":
