@@ -8,6 +8,7 @@ import onnx
 import pytest
 import torch
 
+from helpers.export import exporters
 from helpers.export.exporters import export_if_missing, export_key, export_onnx, stored_export_key
 from helpers.graph.checks import (
     InvalidModelError,
@@ -53,7 +54,8 @@ def test_export_rejects_non_image_example(tmp_path, tiny_model):
         export_onnx(tiny_model, torch.randn(3, 64, 64), tmp_path / "m.onnx")
 
 
-def test_export_if_missing_reuses_only_the_same_export(tmp_path, tiny_model, capsys):
+def test_export_if_missing_reuses_only_the_same_export(tmp_path, tiny_model, capsys, monkeypatch):
+    monkeypatch.setattr(exporters, "EXPORT_CACHE", tmp_path / "cache")  # nothing exported before
     tiny_model = copy.deepcopy(tiny_model)  # the fixture is shared; this test edits weights
     path = tmp_path / "m.onnx"
     example = torch.randn(1, 3, 32, 32)
@@ -77,6 +79,24 @@ def test_export_if_missing_reuses_only_the_same_export(tmp_path, tiny_model, cap
     export_if_missing(tiny_model, example, path, dynamo=False, announce=False)
     assert capsys.readouterr().out == ""
     assert stored_export_key(path) == export_key(tiny_model, example, dynamo=False)
+
+
+def test_the_same_export_for_another_path_is_copied_not_made_again(tmp_path, tiny_model, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setattr(exporters, "EXPORT_CACHE", tmp_path / "cache")
+    example = torch.randn(1, 3, 32, 32)
+    first = export_if_missing(tiny_model, example, tmp_path / "a" / "m.onnx", dynamo=False)
+    assert "exported m.onnx (not there yet)" in capsys.readouterr().out
+    calls = []
+    monkeypatch.setattr(exporters, "export_onnx", lambda *a, **k: calls.append(a))
+    second = export_if_missing(tiny_model, example, tmp_path / "b" / "m.onnx", dynamo=False)
+    said = capsys.readouterr().out
+    assert said.startswith("copied m.onnx (not there yet) from ") and "exported earlier" in said
+    assert calls == [] and second.read_bytes() == first.read_bytes()
+    assert stored_export_key(second) == export_key(tiny_model, example, dynamo=False)
+    # other arguments: not in the cache, so the exporter runs
+    export_if_missing(tiny_model, example, tmp_path / "b" / "m.onnx", dynamo=False, opset=13)
+    assert len(calls) == 1
 
 
 def test_export_key_covers_mode_shape_and_arguments(tiny_model):

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from helpers.paths import ARTIFACTS_DIR
+
 EXPORTERS = ("dynamo", "torchscript")
 
 
@@ -143,14 +145,19 @@ def stored_export_key(path: str | Path) -> str | None:
     return next((p.value for p in proto.metadata_props if p.key == EXPORT_KEY), None)
 
 
+EXPORT_CACHE = ARTIFACTS_DIR / "export-cache"  # one file per export key
+
+
 def export_if_missing(model: nn.Module, example_input: torch.Tensor, path: str | Path,
                       *, announce: bool = True, **kwargs) -> Path:
     """Export ``model`` to ``path`` unless that file was made from the same model and arguments.
 
     The file carries a key (:func:`export_key`) in its metadata; when the model, its weights
     or mode, the example's shape or any export argument change, the key changes and the file
-    is exported again. ``announce`` prints one line saying which happened ("reused" or
-    "exported"), so a re-run never silently keeps an old file.
+    is exported again. An export with the same key made earlier for another path (another
+    notebook) is copied from ``artifacts/export-cache/`` instead of being made again: the
+    bytes are those the exporter wrote then. ``announce`` prints one line saying which
+    happened ("reused", "exported" or "copied"), so a re-run never silently keeps an old file.
     """
     from helpers.paths import made_once
 
@@ -162,7 +169,9 @@ def export_if_missing(model: nn.Module, example_input: torch.Tensor, path: str |
 
 def _export_unless_same(model: nn.Module, example_input: torch.Tensor, path: Path, key: str,
                         announce: bool, kwargs: dict) -> Path:
-    from helpers.paths import relative
+    import shutil
+
+    from helpers.paths import made_once, partial_path, relative
 
     if path.exists():
         old = stored_export_key(path)
@@ -173,8 +182,19 @@ def _export_unless_same(model: nn.Module, example_input: torch.Tensor, path: Pat
         reason = "made with other arguments or weights" if old else "has no export key"
     else:
         reason = "not there yet"
-    metadata = {**(kwargs.pop("metadata", None) or {}), EXPORT_KEY: key}
-    export_onnx(model, example_input, path, metadata=metadata, **kwargs)
+    cached = EXPORT_CACHE / f"{key}.onnx"
+    with made_once(cached):  # the same export for another path: wait for it, then copy it
+        if cached.exists() and stored_export_key(cached) == key:
+            shutil.copyfile(cached, path)
+            if announce:
+                print(f"copied {relative(path)} ({reason}) from {relative(cached)}: the same "
+                      "model, weights and export arguments were exported earlier")
+            return path
+        metadata = {**(kwargs.pop("metadata", None) or {}), EXPORT_KEY: key}
+        export_onnx(model, example_input, path, metadata=metadata, **kwargs)
+        partial = partial_path(cached)
+        shutil.copyfile(path, partial)
+        os.replace(partial, cached)
     if announce:
         print(f"exported {relative(path)} ({reason})")
     return path
