@@ -92,6 +92,17 @@ def test_digits_splits_are_fixed_stratified_and_disjoint():
     assert overlap <= 3  # sklearn's digits holds a few identical images; splits do not leak
 
 
+def test_digits_splits_are_kept_in_one_file_and_equal_a_fresh_split():
+    kept = data.load_digits_splits()
+    assert data.digits_splits_file().exists()
+    fresh = data._make_digits_splits(data.SPLIT_SEED)
+    for name in data.SPLIT_FIELDS:
+        a, b = getattr(kept, name), getattr(fresh, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    kept.x_test[0] = 0  # each call reads its own arrays: changing one changes no other
+    assert np.array_equal(data.load_digits_splits().x_test[0], fresh.x_test[0])
+
+
 def test_digit_pngs_round_trip_exactly(tmp_path):
     paths = data.save_digit_pngs(tmp_path)
     splits = data.load_digits_splits()

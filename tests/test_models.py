@@ -84,6 +84,23 @@ def test_course_model_is_accurate_and_cached():
     assert trained.model(x).shape == (1, course_model.NUM_CLASSES)
 
 
+def test_held_out_accuracy_is_measured_once_per_checkpoint(tmp_path, monkeypatch, tiny_model):
+    from helpers.data.datasets import load_digits_splits
+
+    splits = load_digits_splits()
+    checkpoint = tmp_path / "tiny.pt"
+    torch.save(tiny_model.state_dict(), checkpoint)
+    measured = course_model.held_out_accuracy(tiny_model, checkpoint, splits)
+    assert checkpoint.with_suffix(".accuracy.json").exists()
+    calls = []
+    real = course_model.accuracy
+    monkeypatch.setattr(course_model, "accuracy", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert course_model.held_out_accuracy(tiny_model, checkpoint, splits) == measured and not calls
+    torch.save({"other": torch.zeros(3)}, checkpoint)  # new weights in the file: measured again
+    assert course_model.held_out_accuracy(tiny_model, checkpoint, splits) == measured
+    assert len(calls) == 2
+
+
 def test_train_config_tag_distinguishes_configs():
     assert course_model.TrainConfig(epochs=2).tag() != course_model.TrainConfig(epochs=4).tag()
 

@@ -5,6 +5,7 @@ Nothing here touches the network. ``python -m helpers.data`` gathers everything.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers.paths import DIGITS_DIR, IMAGES_DIR, relative
+from helpers.paths import DIGITS_DIR, IMAGES_DIR, artifacts_dir, made_once, partial_path, relative
 
 DIGIT_SIZE = 64  # the course model sees 64x64 RGB digits
 SPLIT_SEED = 0
@@ -139,6 +140,9 @@ class DigitsSplits:
     y_test: np.ndarray
 
 
+SPLIT_FIELDS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
+
 def digit_to_rgb(image_8x8: np.ndarray, size: int = DIGIT_SIZE) -> np.ndarray:
     """Turn one 8x8 digit (values 0..16) into a ``size`` x ``size`` RGB uint8 image."""
     gray = np.clip(np.asarray(image_8x8, dtype=np.float64) * (255.0 / 16.0), 0, 255)
@@ -146,8 +150,8 @@ def digit_to_rgb(image_8x8: np.ndarray, size: int = DIGIT_SIZE) -> np.ndarray:
     return np.asarray(small.resize((size, size), Image.BILINEAR).convert("RGB"))
 
 
-def load_digits_splits(seed: int = SPLIT_SEED) -> DigitsSplits:
-    """Seeded 70/15/15 split of the 1,797 digits, stratified by label."""
+def _make_digits_splits(seed: int) -> DigitsSplits:
+    """The splits computed from scikit-learn's digits (what :func:`load_digits_splits` keeps)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -161,6 +165,34 @@ def load_digits_splits(seed: int = SPLIT_SEED) -> DigitsSplits:
         x_rest, y_rest, test_size=0.50, random_state=seed, stratify=y_rest
     )
     return DigitsSplits(x_train, y_train, x_val, y_val, x_test, y_test)
+
+
+def digits_splits_file(seed: int = SPLIT_SEED) -> Path:
+    """Where the splits for ``seed`` are kept: one file per installed scikit-learn and Pillow
+    (the two packages that decide the split and the resized images)."""
+    from importlib.metadata import version
+
+    return artifacts_dir("data") / (f"digits_splits_s{seed}_sklearn{version('scikit-learn')}"
+                                    f"_pillow{version('pillow')}.npz")
+
+
+def load_digits_splits(seed: int = SPLIT_SEED) -> DigitsSplits:
+    """Seeded 70/15/15 split of the 1,797 digits, stratified by label.
+
+    Computed once (importing scikit-learn and resizing every image takes over a second) and
+    kept in ``artifacts/data/``; every call returns fresh arrays read from that file.
+    """
+    path = digits_splits_file(seed)
+    if not path.exists():
+        with made_once(path):
+            if not path.exists():
+                splits = _make_digits_splits(seed)
+                partial = partial_path(path)
+                np.savez(partial, **{name: getattr(splits, name) for name in SPLIT_FIELDS})
+                os.replace(partial, path)
+                return splits
+    with np.load(path) as saved:
+        return DigitsSplits(**{name: saved[name] for name in SPLIT_FIELDS})
 
 
 def save_digit_pngs(folder: Path = DIGITS_DIR, count: int = 10) -> list[Path]:

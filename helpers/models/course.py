@@ -128,9 +128,41 @@ def load_or_train_course_model(config: TrainConfig | None = None, retrain: bool 
                             retrain=retrain)
     model, seconds, checkpoint = trained.model, trained.seconds, trained.checkpoint
     model.eval()
+    val, test = held_out_accuracy(model, checkpoint, splits)
+    return TrainedModel(model, config, val, test, seconds, checkpoint)
+
+
+def held_out_accuracy(model: nn.Module, checkpoint: Path, splits: DigitsSplits) -> tuple[float, float]:
+    """Validation and test accuracy of ``model``, the weights in ``checkpoint``.
+
+    Measured once per checkpoint file, split and torch version and kept beside the checkpoint
+    (``*.accuracy.json``): every notebook asks for them, and the two passes cost seconds.
+    """
+    import hashlib
+    import json
+    import os
+
+    from helpers.paths import partial_path
+
+    stat = Path(checkpoint).stat()
+    digest = hashlib.sha256()
+    for array in (splits.x_val, splits.y_val, splits.x_test, splits.y_test):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = {"checkpoint_bytes": stat.st_size, "checkpoint_mtime_ns": stat.st_mtime_ns,
+           "splits_sha256": digest.hexdigest(), "torch": torch.__version__}
+    record = Path(checkpoint).with_suffix(".accuracy.json")
+    try:
+        saved = json.loads(record.read_text())
+        if saved["key"] == key:
+            return float(saved["val"]), float(saved["test"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not measured yet for this checkpoint, or unreadable: measure
     val = accuracy(model, *to_tensors(splits.x_val, splits.y_val))
     test = accuracy(model, *to_tensors(splits.x_test, splits.y_test))
-    return TrainedModel(model, config, val, test, seconds, checkpoint)
+    partial = partial_path(record)
+    partial.write_text(json.dumps({"key": key, "val": val, "test": test}, indent=1))
+    os.replace(partial, record)
+    return val, test
 
 
 def export_course_model(folder: Path, metadata: dict[str, str] | None = None) -> Path:
