@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import logging
 import os
 import sys
 import warnings
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from torch import nn
@@ -19,6 +23,7 @@ from helpers.export.lab import (
     collected_output,
     leaves,
     tidy,
+    torchlib_table_once,
     try_export,
     verdict,
 )
@@ -145,6 +150,27 @@ def test_a_file_ort_cannot_load_is_refused(tmp_path):
 def test_a_wrong_input_shape_is_refused_by_ort(tmp_path):
     result = try_export(Double(), (torch.rand(2, 3),), tmp_path / "fixed", "dynamo")
     assert verdict(result, Double(), np.ones((5, 3), np.float32)).status == "ORT refuses"
+
+
+def test_torchlib_table_once_gives_the_same_table_and_the_same_file(tmp_path):
+    from torch.onnx._internal import _lazy_import
+
+    module = importlib.import_module(_lazy_import.onnxscript_apis._name)
+    original = module.get_torchlib_ops
+    rebuilt = [(m.qualified_name, m.function) for m in original()]
+    with torchlib_table_once():
+        assert module.get_torchlib_ops is not original
+        first, second = module.get_torchlib_ops(), module.get_torchlib_ops()
+        assert [(m.qualified_name, m.function) for m in first] == rebuilt
+        assert first == second and first is not second, "each export gets its own list"
+    assert module.get_torchlib_ops is original, "restored after the block"
+
+    plain = tmp_path / "plain.onnx"
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Double(), (torch.rand(2, 3),), plain, dynamo=True, external_data=False)
+    shared = try_export(Double(), (torch.rand(2, 3),), tmp_path / "shared", "dynamo")
+    assert onnx.load(plain).graph == onnx.load(shared.path).graph
 
 
 def test_try_export_rejects_an_unknown_exporter(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import io
 import logging
 import os
@@ -103,6 +105,37 @@ def collected_output() -> Iterator[list[str]]:
             lines.extend(line for line in written.splitlines() if line.strip())
 
 
+@functools.cache
+def _torchlib_ops(build: Any) -> tuple:
+    """onnxscript's table of ATen translations, built once per process by ``build``."""
+    return tuple(build())
+
+
+@contextlib.contextmanager
+def torchlib_table_once() -> Iterator[None]:
+    """Within the block, every ``dynamo=True`` export reads onnxscript's table of ATen
+    translations from one copy per process instead of rebuilding it.
+
+    The exporter rebuilds that table on every call by parsing the source of about 500
+    onnxscript functions (about half a second each time); the table depends only on the
+    installed onnxscript, so the copy is the same table and the files are the same. With
+    versions that lack the hook this does nothing.
+    """
+    from torch.onnx._internal import _lazy_import
+
+    try:
+        module = importlib.import_module(_lazy_import.onnxscript_apis._name)
+        build = module.get_torchlib_ops
+    except (AttributeError, ImportError):
+        yield
+        return
+    module.get_torchlib_ops = lambda: list(_torchlib_ops(build))
+    try:
+        yield
+    finally:
+        module.get_torchlib_ops = build
+
+
 @dataclass
 class Export:
     """One export attempt: the file it wrote, or the trimmed error; what it logged."""
@@ -127,7 +160,8 @@ def try_export(model: nn.Module, args: tuple, stem: Path, exporter: str, **kwarg
     """``torch.onnx.export`` with one exporter, collecting its output; a failure is returned.
 
     Writes ``<stem>_<exporter>.onnx`` as one file (dynamo: ``external_data=False`` unless
-    given). ``kwargs`` go to ``torch.onnx.export`` unchanged.
+    given). ``kwargs`` go to ``torch.onnx.export`` unchanged. Dynamo exports share one copy of
+    onnxscript's translation table (:func:`torchlib_table_once`).
     """
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter must be one of {sorted(EXPORTERS)}, got {exporter!r}")
@@ -138,7 +172,7 @@ def try_export(model: nn.Module, args: tuple, stem: Path, exporter: str, **kwarg
         options.update(external_data=False, verbose=False)
     options.update(kwargs)
     error = ""
-    with collected_output() as logs:
+    with collected_output() as logs, torchlib_table_once():
         try:
             torch.onnx.export(model.eval(), args, path, **options)
         except Exception as caught:  # noqa: BLE001 - every exporter error is a result here
