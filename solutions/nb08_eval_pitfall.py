@@ -7,8 +7,7 @@ import copy
 import torch
 from torch import nn
 
-from helpers.data.datasets import load_digits_splits
-from helpers.models.course import accuracy, load_or_train_course_model, to_tensors
+from helpers.models.course import accuracy, load_or_train_course_model
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 MARGIN = 0.01  # one percentage point
@@ -27,11 +26,10 @@ def train_mode_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch
     return correct
 
 
-def exercise() -> int | None:
-    """Smallest batch size in ``BATCH_SIZES`` whose train-mode accuracy is within 1 point of eval."""
+def exercise(x: torch.Tensor, y: torch.Tensor) -> int | None:
+    """Smallest batch size in ``BATCH_SIZES`` whose train-mode accuracy on ``x``, ``y`` (the
+    notebook's test digits) is within 1 point of the eval-mode accuracy on the same digits."""
     course = load_or_train_course_model(progress=False)
-    splits = load_digits_splits()
-    x, y = to_tensors(splits.x_test, splits.y_test)
     eval_accuracy = accuracy(course.model, x, y)
     for batch_size in BATCH_SIZES:
         if train_mode_correct(course.model, x, y, batch_size) / len(x) >= eval_accuracy - MARGIN:
