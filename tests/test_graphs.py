@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 
 import numpy as np
@@ -17,6 +18,7 @@ from helpers.graph.debug import (
     compare_layers,
     expose_intermediates,
     first_divergent,
+    gc_frozen,
     node_outputs,
     render_graph,
     run_intermediates,
@@ -95,6 +97,21 @@ def test_netron_capture_draws_the_graph(tmp_path):
     assert 100 < width < 500 and 200 < height < 700  # cropped to the drawing
     assert graphs.Picture(png, "netron").display_width == pixels.shape[1] // graphs.SCALE
     assert pixels.std() > 5  # boxes and text, not a blank page
+
+
+def test_gc_frozen_skips_old_objects_and_still_collects_new_ones():
+    class Node:
+        pass
+
+    gc.collect()
+    assert gc.get_freeze_count() == 0
+    with gc_frozen():
+        assert gc.get_freeze_count() > 0, "what existed before is frozen"
+        cycle = Node()
+        cycle.me = cycle
+        del cycle
+        assert gc.collect() >= 1, "a cycle made inside the block is still collected"
+    assert gc.get_freeze_count() == 0, "unfrozen afterwards"
 
 
 def test_expose_and_run_intermediates_in_graph_order(feeds):

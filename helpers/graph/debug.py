@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import html
 import io
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,6 +187,23 @@ def render_graph(path: str | Path, out_png: str | Path, prefer: str = "netron") 
         except RendererMissingError as error:
             reasons.append(str(error))
     raise RendererMissingError("; ".join(reasons))
+
+
+# ---------------------------------------------------------------- verification -----------
+@contextlib.contextmanager
+def gc_frozen() -> Iterator[None]:
+    """Within the block, garbage collections skip every object that existed before it.
+
+    ``torch.onnx.verification.verify_onnx_program`` frees its ORT session with a full
+    ``gc.collect()`` for every value it compares: a few tenths of a second each in a process
+    that holds torch, onnx and a notebook's objects. Objects made inside the block are still
+    collected; the older ones are back under the collector's care when the block ends.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 # ---------------------------------------------------------------- intermediates ----------
