@@ -182,3 +182,15 @@ def test_compare_sessions_times_the_options_in_worker_processes(tiny_onnx, tmp_p
     table = settings_table(records)
     assert list(table.index) == ["bare", "profiled"] and (table["status"] == "ok").all()
     assert (table["cpu_ms_per_run"] > 0).all() and (table["cores_busy"] > 0).all()
+
+
+def test_a_settings_record_takes_the_fastest_load_of_its_rounds():
+    from helpers.bench.compare import _cell_record
+
+    def round_record(load_ms, times):
+        return {"status": "ok", "load_ms": load_ms, "peak_rss_mb": 100.0, "model_rss_mb": 40.0,
+                "round_data": [{"times_ms": times, "warmup_runs": 2}]}
+
+    # the first round's load also imported ONNX Runtime in the worker: not session creation
+    record = _cell_record("s", [round_record(400.0, [5.0, 5.2]), round_record(20.0, [5.1, 5.3])], 0)
+    assert record["load_ms"] == 20.0 and record["rounds"] == 2
