@@ -82,3 +82,57 @@ def test_cli_json_end_to_end_with_rounds_and_quality():
 
     if not torch.cuda.is_available():
         assert by_engine[("torch-cuda", 32)]["status"] == "skipped"
+
+
+class _FakeWorker:
+    """Stands in for a worker process: counts starts, can be marked dead."""
+
+    started = 0
+
+    def __init__(self, threads: int) -> None:
+        _FakeWorker.started += 1
+        self.threads, self.closed, self.dead = threads, False, False
+
+    def alive(self) -> bool:
+        return not (self.closed or self.dead)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_grid_workers_one_per_engine_and_model_fresh_every_round(monkeypatch):
+    from helpers.bench import grid
+
+    monkeypatch.setattr(grid, "WorkerProcess", _FakeWorker)
+    pool = grid._Workers(threads=1)
+    first = pool.get("resnet18", "ort")
+    assert pool.get("resnet18", "ort") is first  # the model's batch sizes share it in a round
+    assert pool.get("mobilenet_v3_small", "ort") is not first  # never shared across models
+    assert pool.get("resnet18", "torch") is not first  # nor across engines
+    compiled = pool.get("resnet18", "torch-compile")
+    first.dead = True
+    replacement = pool.get("resnet18", "ort")
+    assert replacement is not first and first.closed  # a dead worker is closed and replaced
+    pool.end_round()
+    assert replacement.closed and not compiled.closed  # torch.compile keeps its compiled graphs
+    assert pool.get("resnet18", "ort") is not replacement  # every round starts afresh
+    assert pool.get("resnet18", "torch-compile") is compiled
+    pool.close()
+    assert compiled.closed
+
+
+def test_worker_process_skips_pandas_and_exits_cleanly():
+    """A worker imports no tables, answers, and ends with status 0 when its input closes."""
+    from helpers.bench.worker import WorkerProcess, thread_env
+
+    probe = "import sys, helpers.bench; print('pandas' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=REPO_ROOT, env=thread_env(1), check=True)
+    assert done.stdout.strip() == "False"
+    worker = WorkerProcess(1)
+    record = worker.request({"engine": "preprocess", "batch": 1, "size": 32, "files": {},
+                             "policy": {"repeats": 2, "min_runs": 1, "max_seconds": 0}})
+    assert record["status"] == "ok", record
+    process = worker.process
+    worker.close()
+    assert process.returncode == 0

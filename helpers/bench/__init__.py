@@ -15,6 +15,8 @@ sanity checks, findings), ``plots`` and ``plots_settings``; the command line in 
 # ruff: noqa: F401  (this module re-exports the package's public names)
 from __future__ import annotations
 
+import os
+
 from helpers.bench.analysis import (
     AGREE_TOLERANCE,
     Finding,
@@ -42,7 +44,6 @@ from helpers.bench.compare import (
     settings_table,
     which_matter,
 )
-from helpers.bench.compare_engines import compare_engines, engines_frame, time_files
 from helpers.bench.grid import (
     GRID_ENGINES,
     GRIDS,
@@ -87,7 +88,10 @@ from helpers.bench.timing import (
     summarize_times,
     time_runs,
 )
-from helpers.bench.worker import measure, parse_worker_output
+from helpers.bench.worker import WORKER_ENV, measure, parse_worker_output
+
+if os.environ.get(WORKER_ENV) != "1":  # a worker process only measures: no tables (pandas)
+    from helpers.bench.compare_engines import compare_engines, engines_frame, time_files
 
 MODEL_ENGINES = GRID_ENGINES  # the speed comparison's engines (compatibility name)
 

@@ -116,15 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # workers start here: no parser (its engine list would import every engine's library)
     if argv[:1] == ["--serve"]:
-        from helpers.bench.worker import serve_main
+        from helpers.bench.worker import exit_worker, serve_main
 
         serve_main()
-        return 0
+        exit_worker()
     if argv[:1] == ["--worker"] and len(argv) == 2:
-        from helpers.bench.worker import worker_main
+        from helpers.bench.worker import exit_worker, worker_main
 
         print(json.dumps(worker_main(argv[1]), default=str), flush=True)
-        return 0
+        exit_worker()
     args = build_parser().parse_args(argv)
     if args.compare:
         return compare_main(*args.compare)

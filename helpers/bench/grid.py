@@ -3,13 +3,14 @@ and shapes, with the machine watched for other programs, suspect cells measured 
 
 Cells are grouped by (model, batch). Each round visits every group once (in a random order
 after the first round) and every cell of a group once, in a fresh random order (the first
-round by increasing size), in fresh worker processes, one per engine: a slow stretch of a
-shared machine touches every engine alike, and a cell's rounds lie minutes apart in different
-processes, so its spread shows what changes between runs of a program, not only between
-bursts. Between visits a fixed probe kernel is timed and the CPU time other programs used is
-read: a visit where either says the machine was busy is marked. A cell's figure is the median of its round medians. Cells that
-fail the sanity checks (:func:`helpers.bench.analysis.suspect_cells`) get more rounds; cells
-still suspect are kept, flagged, and left out of the findings.
+round by increasing size), in worker processes started afresh for each round, one per engine
+and model: a slow stretch of a shared machine touches every engine alike, and a cell's rounds
+lie minutes apart in different processes, so its spread shows what changes between runs of a
+program, not only between bursts. Between visits a fixed probe kernel is timed and the CPU
+time other programs used is read: a visit where either says the machine was busy is marked.
+A cell's figure is the median of its round medians. Cells that fail the sanity checks
+(:func:`helpers.bench.analysis.suspect_cells`) get more rounds; cells still suspect are kept,
+flagged, and left out of the findings.
 """
 
 from __future__ import annotations
@@ -186,68 +187,64 @@ def _combine(cell: Cell, rounds: list[dict[str, Any]], store: ModelStore) -> dic
 
 
 class _Workers:
-    """Worker processes for one visit of a group of cells.
+    """Worker processes of one round: one per engine and model, started when first needed.
 
-    Fresh processes per visit, so a cell's rounds sample what differs from one process to the
-    next (memory layout, thread placement), not only from one burst to the next. Engines that
-    keep what they loaded (``keep_loaded``: torch.compile, whose compiling takes far longer
-    than a round) keep one worker per group through the grid instead.
+    Fresh processes every round, so a cell's rounds sample what differs from one process to
+    the next (memory layout, thread placement), not only from one burst to the next. Within a
+    round the visits of one model (its batch sizes) share the engine's worker: starting
+    PyTorch again costs seconds, and a worker already runs every size of a visit in a row.
+    A worker starts when its first cell comes up, so no other worker's start-up runs while a
+    cell is timed. Engines that keep what they loaded (``keep_loaded``: torch.compile, whose
+    compiling takes far longer than a round) keep one worker per model through the grid.
     """
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
-        self.kept: dict[tuple, WorkerProcess] = {}
+        self.kept: dict[tuple[str, str], WorkerProcess] = {}
+        self.this_round: dict[tuple[str, str], WorkerProcess] = {}
 
-    def open(self, group: tuple, engines: list[str]) -> dict[str, WorkerProcess]:
-        workers = {}
-        for engine in engines:
-            if get_engine(engine).options.get("keep_loaded"):
-                key = (group, engine)
-                if key not in self.kept or not self.kept[key].alive():
-                    self.kept[key] = WorkerProcess(self.threads)
-                workers[engine] = self.kept[key]
-            else:
-                workers[engine] = WorkerProcess(self.threads)
-        return workers
+    def get(self, model: str, engine: str) -> WorkerProcess:
+        """The round's (or the kept) worker for ``engine`` and ``model``; a dead one is replaced."""
+        workers = self.kept if get_engine(engine).options.get("keep_loaded") else self.this_round
+        key = (model, engine)
+        if key in workers and not workers[key].alive():  # died (out of memory?) or timed out
+            workers.pop(key).close()
+        if key not in workers:
+            workers[key] = WorkerProcess(self.threads)
+        return workers[key]
 
-    def release(self, workers: dict[str, WorkerProcess]) -> None:
-        kept = set(map(id, self.kept.values()))
-        for worker in workers.values():
-            if id(worker) not in kept:
-                worker.close()
+    def end_round(self) -> None:
+        """Close this round's workers (the kept ones stay)."""
+        for worker in self.this_round.values():
+            worker.close()
+        self.this_round.clear()
 
     def close(self) -> None:
+        self.end_round()
         for worker in self.kept.values():
             worker.close()
         self.kept.clear()
 
 
-def _visit(group: tuple, cells: list[Cell], pool: _Workers, specs: dict[Cell, dict],
-           watch: CpuWatch, probe0: float, log: dict[Cell, list], round_log: list,
-           rng: random.Random, bar, timeout: float, ascending: bool) -> None:
-    """One round of ``cells`` (one model and batch) in a random order, in fresh workers."""
+def _visit(cells: list[Cell], pool: _Workers, specs: dict[Cell, dict], watch: CpuWatch,
+           probe0: float, log: dict[Cell, list], round_log: list, rng: random.Random, bar,
+           timeout: float, ascending: bool) -> None:
+    """One visit of ``cells`` (one model and batch) in a random order, in the round's workers."""
     order = list(cells)
     rng.shuffle(order)
     if ascending:
         order.sort(key=lambda c: c.batch * c.size**2)  # stable: engines stay shuffled
-    workers = pool.open(group, list(dict.fromkeys(c.engine for c in order)))
-    try:
-        watcher = RoundWatch(watch, probe0)
-        this_round = []
-        for cell in order:
-            bar.set_postfix_str(f"{cell.model} b{cell.batch} {cell.size}px {cell.engine}")
-            if not workers[cell.engine].alive():  # died (out of memory?) or timed out: restart
-                workers[cell.engine].close()
-                workers[cell.engine] = WorkerProcess(pool.threads)
-            record = workers[cell.engine].request(specs[cell], timeout=timeout)
-            if record.get("status") == "ok" and "file" not in record and "onnx" in specs[cell]["files"]:
-                record["file"] = specs[cell]["files"]["onnx"]
-            log[cell].append(record)
-            this_round.append(record)
-            bar.update(1)
-        state = watcher.close()
-    finally:
-        pool.release(workers)
+    watcher = RoundWatch(watch, probe0)
+    this_round = []
+    for cell in order:
+        bar.set_postfix_str(f"{cell.model} b{cell.batch} {cell.size}px {cell.engine}")
+        record = pool.get(cell.model, cell.engine).request(specs[cell], timeout=timeout)
+        if record.get("status") == "ok" and "file" not in record and "onnx" in specs[cell]["files"]:
+            record["file"] = specs[cell]["files"]["onnx"]
+        log[cell].append(record)
+        this_round.append(record)
+        bar.update(1)
+    state = watcher.close()
     round_log.append(state)
     for record in this_round:
         record["busy"] = state["busy"]
@@ -307,8 +304,9 @@ def run_grid(spec: GridSpec, report_dir=None, *, progress: bool = True, reuse: b
         # size), so a cell's rounds lie minutes apart, in different processes.
         for index in range(spec.policy.rounds):
             for group in groups if index == 0 else rng.sample(groups, len(groups)):
-                _visit(group, members[group], pool, specs, watch, probe0, log, round_log, rng,
-                       bar, timeout, ascending=index == 0)
+                _visit(members[group], pool, specs, watch, probe0, log, round_log, rng, bar,
+                       timeout, ascending=index == 0)
+            pool.end_round()
         combined = {c: _combine(c, log[c], store) for c in runnable}
         suspects = suspect_cells(list(combined.values()))
         again = [c for c in runnable if c.key in suspects]
@@ -318,8 +316,9 @@ def run_grid(spec: GridSpec, report_dir=None, *, progress: bool = True, reuse: b
                 for group in rng.sample(groups, len(groups)):
                     cells_again = [c for c in again if (c.model, c.batch) == group]
                     if cells_again:
-                        _visit(group, cells_again, pool, specs, watch, probe0, log, round_log,
-                               rng, bar, timeout, ascending=False)
+                        _visit(cells_again, pool, specs, watch, probe0, log, round_log, rng,
+                               bar, timeout, ascending=False)
+                pool.end_round()
             combined = {c: _combine(c, log[c], store) for c in runnable}
             suspects = suspect_cells(list(combined.values()))
     finally:
