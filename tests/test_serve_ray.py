@@ -5,9 +5,13 @@ cannot work, and no Ray process left behind. One local Ray for the module; no ti
 from __future__ import annotations
 
 import io
+import os
+import secrets
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -146,3 +150,71 @@ def test_no_ray_process_is_left_after_stopping(served):
     assert served.pids, "start_local_ray found Ray's processes"
     left = ray_app.stop_local_ray()
     assert left == [] and ray_app.ray_processes() == []
+
+
+def test_the_served_app_imports_without_onnx():
+    """A replica imports the app for every start: the onnx package (a second of CPU) stays out."""
+    code = "import sys, helpers.serve.app; assert 'onnx' not in sys.modules, 'onnx imported'"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+FAKE_RAY = '''#!{python}
+"""A stand-in for `ray start --block`: the head listens on its port, every node runs a child
+named raylet until SIGTERM; a worker node fails its first start (FAKE_RAY_WORKER=fail-once)
+or every start (fail), printing why."""
+import os, signal, socket, subprocess, sys, time
+args, folder = sys.argv[1:], os.environ["FAKE_RAY_DIR"]
+with open(os.path.join(folder, "auth-modes"), "a") as modes:  # what each node was told
+    print(os.environ.get("RAY_AUTH_MODE"), file=modes)
+if "--head" in args:
+    server = socket.socket()
+    server.bind(("127.0.0.1", int(args[args.index("--port") + 1])))
+    server.listen()
+else:
+    marker, mode = os.path.join(folder, "failed-once"), os.environ["FAKE_RAY_WORKER"]
+    if mode == "fail" or not os.path.exists(marker):
+        open(marker, "w").close()
+        print("worker: could not reach the GCS", flush=True)
+        sys.exit(3)
+raylet = subprocess.Popen([os.path.join(folder, "raylet"), "60"])
+signal.signal(signal.SIGTERM, lambda *_: (raylet.terminate(), raylet.wait(), sys.exit(0)))
+time.sleep(60)
+'''
+
+
+@pytest.fixture()
+def fake_ray(tmp_path, monkeypatch):
+    """``ray_nodes`` runs FAKE_RAY instead of `ray` (no Ray is started): returns a setter for
+    what a worker node does."""
+    script = tmp_path / "ray"
+    script.write_text(FAKE_RAY.replace("{python}", sys.executable))
+    script.chmod(0o755)
+    shutil.copy(shutil.which("sleep"), tmp_path / "raylet")  # a child whose name is raylet
+    monkeypatch.setattr(ray_app, "_ray_command", lambda: str(script))
+    monkeypatch.setenv("FAKE_RAY_DIR", str(tmp_path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # as in a fresh kernel, with a token:
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))  # the head would ask for it
+    return lambda mode: monkeypatch.setenv("FAKE_RAY_WORKER", mode)
+
+
+def test_a_worker_node_that_does_not_come_up_is_started_once_more(fake_ray):
+    fake_ray("fail-once")
+    with ray_app.ray_nodes(cpus=(1, 1), start_timeout_s=30) as cluster:
+        assert cluster.restarts == 1 and os.environ["RAY_ADDRESS"] == cluster.address
+        modes = (Path(os.environ["FAKE_RAY_DIR"]) / "auth-modes").read_text().splitlines()
+        assert modes == ["token"] * 3, "a token exists: every node, not only the head, uses it"
+        pids = [p.pid for p in cluster.processes]
+        pids += [c.pid for p in cluster.processes for c in ray_app.psutil.Process(p.pid).children()]
+    assert len(pids) == 4 and not any(ray_app.psutil.pid_exists(pid) for pid in pids)
+    assert "RAY_ADDRESS" not in os.environ
+
+
+def test_a_worker_node_that_never_comes_up_is_named_with_its_output(fake_ray):
+    fake_ray("fail")
+    with pytest.raises(RuntimeError) as error, ray_app.ray_nodes(cpus=(1, 1), start_timeout_s=30):
+        pass
+    assert "worker node 1: `ray start` exited with status 3" in str(error.value)
+    assert "could not reach the GCS" in str(error.value) and "RAY_ADDRESS" not in os.environ

@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -39,6 +40,9 @@ import psutil  # noqa: E402
 import ray  # noqa: E402
 from fastapi.concurrency import run_in_threadpool  # noqa: E402
 from ray import serve  # noqa: E402
+from ray._private.authentication.authentication_token_setup import (  # noqa: E402
+    maybe_enable_token_auth_if_token_available,  # what `ray start --head` and ray.init() do
+)
 
 from helpers.serve.app import Prepared, create_app, load_classifier, return_freed_memory  # noqa: E402
 from helpers.serve.load import LOCALHOST, free_port  # noqa: E402
@@ -268,36 +272,82 @@ class RayNodes:
     processes: list[subprocess.Popen]
     cpus: list[int]
     seconds: float
-    logs: list[Path] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)  # each `ray start`'s output, for the block
+    restarts: int = 0  # worker nodes started a second time because the first did not come up
 
 
 def _ray_command() -> str:
     return shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
 
 
-def _wait_for_port(port: int, procs: list[subprocess.Popen], timeout_s: float) -> None:
+def _tail(log: Path, lines: int = 12) -> str:
+    """The last ``lines`` lines of a `ray start`'s output, indented, for an error message."""
+    with contextlib.suppress(OSError):
+        text = log.read_text(errors="replace").strip().splitlines()[-lines:]
+        return "\n".join(f"    {line}" for line in text) or "    (no output)"
+    return "    (no output)"
+
+
+def _wait_for_port(port: int, head: subprocess.Popen, log: Path, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in procs):
-            raise RuntimeError(f"ray start exited with status {[p.returncode for p in procs]}")
+        if head.poll() is not None:
+            raise RuntimeError(f"ray start --head exited with status {head.returncode}; its "
+                               f"output ends:\n{_tail(log)}")
         with contextlib.suppress(OSError), socket.create_connection((LOCALHOST, port), timeout=1):
             return
-        time.sleep(0.2)
-    raise TimeoutError(f"Ray's head node did not listen on {LOCALHOST}:{port} within {timeout_s:.0f} s")
+        time.sleep(0.1)
+    raise TimeoutError(f"Ray's head node did not listen on {LOCALHOST}:{port} within "
+                       f"{timeout_s:.0f} s; its output ends:\n{_tail(log)}")
 
 
-def _wait_for_raylets(procs: list[subprocess.Popen], timeout_s: float) -> None:
+def _has_raylet(proc: subprocess.Popen) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return any("raylet" in child.name()
+                   for child in psutil.Process(proc.pid).children(recursive=True))
+    return False
+
+
+def _nodes_without_raylet(procs: list[subprocess.Popen], timeout_s: float) -> list[int]:
+    """Indices of the `ray start` processes that exited, or had no raylet within ``timeout_s``
+    (``ray.init()`` looks for a local raylet); empty when every node is up."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        running = 0
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                running += any("raylet" in child.name()
-                               for child in psutil.Process(proc.pid).children(recursive=True))
-        if running == len(procs):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"not every Ray node started its raylet within {timeout_s:.0f} s")
+    while True:
+        exited = [i for i, proc in enumerate(procs) if proc.poll() is not None]
+        if exited:
+            return exited
+        waiting = [i for i, proc in enumerate(procs) if not _has_raylet(proc)]
+        if not waiting or time.monotonic() > deadline:
+            return waiting
+        time.sleep(0.1)
+
+
+def _node_failure(index: int, proc: subprocess.Popen, log: Path, timeout_s: float) -> str:
+    """One line on why a node did not come up, and the end of its `ray start` output."""
+    node = "head node" if index == 0 else f"worker node {index}"
+    why = (f"`ray start` exited with status {proc.returncode}" if proc.poll() is not None
+           else f"no raylet within {timeout_s:.0f} s")
+    return f"{node}: {why}; its output ends:\n{_tail(log)}"
+
+
+def _stop_nodes(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM each `ray start --block` still running (last first: it stops its own node's
+    processes), then end whatever of theirs is left, by PID."""
+    procs = [proc for proc in procs if proc.poll() is None]  # an ended one's PID may be reused
+    watched = []
+    for proc in procs:  # every descendant of each `ray start`, before stopping it
+        with contextlib.suppress(psutil.Error):
+            watched += [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    for proc in reversed(procs):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+    for proc in reversed(procs):
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    _end(watched)
 
 
 def wait_for_nodes(count: int, timeout_s: float = 120) -> float:
@@ -306,61 +356,86 @@ def wait_for_nodes(count: int, timeout_s: float = 120) -> float:
     while sum(node["Alive"] for node in ray.nodes()) < count:
         if time.monotonic() - start > timeout_s:
             raise TimeoutError(f"fewer than {count} Ray nodes alive after {timeout_s:.0f} s")
-        time.sleep(0.2)
+        time.sleep(0.1)
     return time.monotonic() - start
 
 
 @contextlib.contextmanager
-def ray_nodes(cpus: tuple[int, ...] = (1, 1), start_timeout_s: float = 120) -> Iterator[RayNodes]:
+def ray_nodes(cpus: tuple[int, ...] = (1, 1), start_timeout_s: float = 120,
+              retries: int = 1) -> Iterator[RayNodes]:
     """``ray start --head`` and one ``ray start --address ...`` per further entry of ``cpus``
     (each its own ``--num-cpus``) on 127.0.0.1, for a ``with`` block; RAY_ADDRESS points at the
-    head inside it (``ray.init()`` connects there; ``wait_for_nodes`` until all joined). Every node is stopped on leaving, also after an error: each ``ray start``
-    runs with ``--block`` and stops its own processes on SIGTERM; any left are ended by PID.
+    head inside it (``ray.init()`` connects there; ``wait_for_nodes`` until all joined).
+
+    Every node gets the same authentication mode (token when a token exists, the rule of
+    ``ray start --head``; a worker node would otherwise be refused by the head). No log
+    monitor runs (workers' output stays in the session's log files, as
+    ``ray.init(log_to_driver=False)`` asks). A worker node whose raylet is not up within
+    ``start_timeout_s`` (a busy machine) is stopped and started again, up to ``retries``
+    times; a node that still fails raises with the end of its `ray start` output. Every node
+    is stopped on leaving, also after an error: each ``ray start`` runs with ``--block`` and
+    stops its own processes on SIGTERM; any left are ended by PID.
     """
+    before = {name: os.environ.get(name) for name in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    # `ray start --head` turns token authentication on when a token exists (~/.ray/auth_token),
+    # `ray start --address` only when RAY_AUTH_MODE says so: the same rule here, for every node
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
     port = free_port()
     address = f"{LOCALHOST}:{port}"
     common = ["--block", "--disable-usage-stats", "--node-ip-address", LOCALHOST,
-              "--object-store-memory", str(128 * 2**20)]
-    started, watched, before = [], [], os.environ.get("RAY_ADDRESS")
-    start = time.perf_counter()
+              "--object-store-memory", str(128 * 2**20), "--include-log-monitor", "false"]
+    env = {**os.environ, "RAY_agent_register_timeout_ms": str(int(start_timeout_s * 1e3))}
+    folder = Path(tempfile.mkdtemp(prefix="ray-nodes-"))
+    started: list[subprocess.Popen] = []
+    launched: list[subprocess.Popen] = []  # also the attempts that were replaced
+    logs: list[Path] = []
+
+    def launch(index: int) -> subprocess.Popen:
+        role = (["--head", "--port", str(port), "--include-dashboard", "false",
+                 "--ray-client-server-port", str(free_port())] if index == 0
+                else ["--address", address])
+        command = [_ray_command(), "start", *role, *common, "--num-cpus", str(cpus[index]),
+                   "--dashboard-agent-listen-port", str(free_port()),
+                   "--metrics-export-port", str(free_port())]
+        logs.append(folder / f"node{index}-{len(logs)}.log")
+        with logs[-1].open("wb") as out:  # `ray start`'s output, quoted when a node fails
+            launched.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                             env=env, start_new_session=True))
+        return launched[-1]
+
+    start, restarts = time.perf_counter(), 0
     try:
-        for index, n in enumerate(cpus):
-            role = (["--head", "--port", str(port), "--include-dashboard", "false",
-                     "--ray-client-server-port", str(free_port())] if index == 0
-                    else ["--address", address])
-            command = [_ray_command(), "start", *role, *common, "--num-cpus", str(n),
-                       "--dashboard-agent-listen-port", str(free_port()),
-                       "--metrics-export-port", str(free_port())]
-            env = {**os.environ, "RAY_agent_register_timeout_ms": str(int(start_timeout_s * 1e3))}
-            started.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env,
-                                            stderr=subprocess.DEVNULL, start_new_session=True))
-            if index == 0:
-                _wait_for_port(port, started, start_timeout_s)
-        _wait_for_raylets(started, start_timeout_s)  # ray.init() looks for a local raylet
+        started.append(launch(0))
+        _wait_for_port(port, started[0], logs[0], start_timeout_s)
+        started += [launch(index) for index in range(1, len(cpus))]
+        node_logs = logs[:]
+        for attempt in range(retries + 1):
+            failed = _nodes_without_raylet(started, start_timeout_s)
+            if not failed or 0 in failed or attempt == retries:
+                break
+            _stop_nodes([started[i] for i in failed])  # a worker node that did not come up
+            for index in failed:
+                started[index] = launch(index)
+                node_logs[index] = logs[-1]
+                restarts += 1
+        if failed:
+            error = TimeoutError if all(started[i].poll() is None for i in failed) else RuntimeError
+            raise error("\n".join(_node_failure(i, started[i], node_logs[i], start_timeout_s)
+                                   for i in failed))
         os.environ["RAY_ADDRESS"] = address
-        yield RayNodes(address, started, list(cpus), time.perf_counter() - start)
+        yield RayNodes(address, started, list(cpus), time.perf_counter() - start, logs, restarts)
     finally:
         with contextlib.suppress(Exception):
             if ray.is_initialized():
                 serve.shutdown()
         ray.shutdown()
-        for proc in started:  # every descendant of each `ray start`, before stopping it
-            with contextlib.suppress(psutil.Error):
-                watched += [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-        for proc in reversed(started):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in reversed(started):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        _end(watched)
-        if before is None:
-            os.environ.pop("RAY_ADDRESS", None)
-        else:
-            os.environ["RAY_ADDRESS"] = before
+        _stop_nodes(launched)
+        shutil.rmtree(folder, ignore_errors=True)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def connect(port: int | None = None) -> int:
