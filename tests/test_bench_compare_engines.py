@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import helpers.bench as bench
-from helpers.bench.compare_engines import ENGINE_COLUMNS, engines_frame
+from helpers.bench.compare_engines import ENGINE_COLUMNS, engines_frame, rounds_in_workers
 
 TINY_POLICY = bench.RunPolicy(warmup=1, warmup_s=0, repeats=3, min_runs=1, max_seconds=0.05,
                               rounds=2)
@@ -40,6 +40,21 @@ def test_time_files_gives_named_columns_in_the_order_given(tiny_onnx, tmp_path):
     assert list(table.index) == ["b", "a"] and table.index.name == "variant"
     assert list(table.columns) == ["ms @1t", "spread % @1t"]
     assert (table["ms @1t"] > 0).all() and (table["spread % @1t"] >= 0).all()
+
+
+def test_rounds_in_workers_shares_a_worker_by_key(tiny_onnx):
+    """Specs with the same worker key run in one process, kept across rounds; other keys in
+    their own; every spec gets one record per round."""
+    spec = {"engine": "ort", "model": "tiny", "batch": 1, "size": 64,
+            "files": {"onnx": str(tiny_onnx)}, "policy": vars(TINY_POLICY)}
+    specs = {"a": spec, "b": spec, "c": spec}
+    log, busy = rounds_in_workers(specs, {"a": "ort", "b": "ort", "c": "other"}, threads=1,
+                                  rounds=2)
+    assert all(len(log[name]) == 2 and all(r["status"] == "ok" for r in log[name]) for name in specs)
+    pids = {name: {r["worker_pid"] for r in log[name]} for name in specs}
+    assert pids["a"] == pids["b"] and len(pids["a"]) == 1, pids
+    assert pids["c"].isdisjoint(pids["a"]), pids
+    assert 0 <= busy <= 2
 
 
 def test_time_files_says_which_file_failed(tiny_onnx, corrupt_onnx, tmp_path):

@@ -5,21 +5,31 @@ one DataFrame with named columns (no job dictionaries in a notebook).
   thread count, rounds interleaved across engines) and adds each engine's speed-up over a
   baseline engine.
 - :func:`time_files` times ONNX files you made yourself (the course model's INT8, FP16, ...)
-  with one engine, each in a fresh worker process per thread count.
+  with one engine: one worker process per thread count, rounds interleaved across the files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from helpers.bench.common import BenchError
 from helpers.bench.grid import GridSpec, run_grid
 from helpers.bench.registry import engine_label
-from helpers.bench.timing import FULL_POLICY, RunPolicy
-from helpers.bench.worker import measure
+from helpers.bench.timing import (
+    FULL_POLICY,
+    CpuWatch,
+    RoundWatch,
+    RunPolicy,
+    combine_rounds,
+    probe_kernel_ms,
+)
+from helpers.bench.worker import WorkerProcess
 from helpers.paths import relative
 from helpers.sysinfo import cpu_model, physical_cores
 
@@ -84,17 +94,55 @@ def engines_frame(records: Sequence[dict], baseline: str = "ort") -> pd.DataFram
     return frame
 
 
+def rounds_in_workers(specs: Mapping[Hashable, dict[str, Any]], workers: Mapping[Hashable, Hashable],
+                      threads: int, rounds: int, *, seed: int = 0, timeout: float = 900,
+                      bar: Any = None) -> tuple[dict[Hashable, list[dict[str, Any]]], int]:
+    """Time every spec (name → worker request) in ``rounds`` rounds; each round visits them in
+    a fresh random order. Specs with the same key in ``workers`` share one ``--serve`` worker
+    process with ``threads`` threads, kept across rounds (a spec is loaded afresh at every
+    visit; a worker that died is replaced, so one file that kills it is the only one to
+    fail). Returns each spec's round records and how many rounds ran on a busy machine."""
+    pool: dict[Hashable, WorkerProcess] = {}
+    log: dict[Hashable, list[dict[str, Any]]] = {name: [] for name in specs}
+    rng, watch = random.Random(seed), CpuWatch()
+    probe0 = min(probe_kernel_ms() for _ in range(3))
+    busy = 0
+    try:
+        for key in dict.fromkeys(workers[name] for name in specs):
+            pool[key] = WorkerProcess(threads)
+        for _ in range(rounds):
+            order = list(specs)
+            rng.shuffle(order)
+            watcher = RoundWatch(watch, probe0)
+            for name in order:
+                key = workers[name]
+                if not pool[key].alive():  # died (out of memory?) or timed out: a fresh one
+                    pool[key].close()
+                    pool[key] = WorkerProcess(threads)
+                log[name].append(pool[key].request(specs[name], timeout=timeout))
+                if bar is not None:
+                    bar.update(1)
+            busy += watcher.close()["busy"]
+    finally:
+        for worker in pool.values():
+            worker.close()
+    return log, busy
+
+
 def time_files(files: Mapping[str, str | Path], *, engine: str = "ort", batch: int = 1,
                size: int = 224, threads: Sequence[int] = (1,), policy: RunPolicy = FULL_POLICY,
-               model: str = "custom", timeout: float = 300, progress: bool = True) -> pd.DataFrame:
+               model: str = "custom", timeout: float = 300, progress: bool = True,
+               seed: int = 0) -> pd.DataFrame:
     """Time each ONNX file of ``files`` (name → path) with ``engine`` on a seeded random input
     of ``batch x 3 x size x size``, for each thread count.
 
-    Each (file, thread count) is measured in a fresh worker process, its ``policy.rounds``
-    rounds back to back. One row per name, in the order given; columns ``ms @<n>t`` (median
-    of the round medians) and ``spread % @<n>t`` (slowest minus fastest round, in % of the
-    median) for each thread count. A file that fails to load or run raises
-    :class:`~helpers.bench.common.BenchError` with the reason.
+    For each thread count one worker process (apart from the notebook) times the files in
+    ``policy.rounds`` rounds, each round visiting them in a fresh random order and loading
+    each afresh, so a slow stretch of a shared machine touches every file alike. One row per
+    name, in the order given; columns ``ms @<n>t`` (median of the round medians) and
+    ``spread % @<n>t`` (slowest minus fastest round, in % of the median) for each thread
+    count. A file that fails to load or run raises :class:`~helpers.bench.common.BenchError`
+    with the reason.
     """
     from helpers import progress_bar
 
@@ -102,17 +150,22 @@ def time_files(files: Mapping[str, str | Path], *, engine: str = "ort", batch: i
     if missing:
         raise BenchError(f"no ONNX file for {', '.join(missing)}")
     table = pd.DataFrame(index=pd.Index(list(files), name="variant"))
+    specs = {name: {"engine": engine, "model": model, "batch": batch, "size": size,
+                    "files": {"onnx": str(path)}, "policy": asdict(policy)}
+             for name, path in files.items()}
     for count in threads:
-        records = {}
-        for name in progress_bar(list(files), desc=f"{model}, {count} thread(s)",
-                                 disable=not progress):
-            record = measure({"engine": engine, "model": model, "batch": batch, "size": size,
-                              "threads": count, "files": {"onnx": str(files[name])},
-                              "policy": policy}, timeout=timeout)
-            if record.get("status") != "ok":
+        bar = progress_bar(total=len(files) * policy.rounds, desc=f"{model}, {count} thread(s)",
+                           unit="round", disable=not progress)
+        log, _ = rounds_in_workers(specs, dict.fromkeys(files, engine), count, policy.rounds,
+                                   seed=seed, timeout=timeout, bar=bar)
+        bar.close()
+        figures = {}
+        for name in files:
+            failed = [r for r in log[name] if r.get("status") != "ok"]
+            if failed:
                 raise BenchError(f"could not time {name} ({count} thread(s)): "
-                                 f"{record.get('note') or record.get('status')}")
-            records[name] = record
-        table[f"ms @{count}t"] = [records[name]["median_ms"] for name in files]
-        table[f"spread % @{count}t"] = [records[name]["spread_pct"] for name in files]
+                                 f"{failed[0].get('note') or failed[0].get('status')}")
+            figures[name] = combine_rounds([r["round_data"][0] for r in log[name]])
+        table[f"ms @{count}t"] = [figures[name]["median_ms"] for name in files]
+        table[f"spread % @{count}t"] = [figures[name]["spread_pct"] for name in files]
     return table
