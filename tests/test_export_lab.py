@@ -173,6 +173,25 @@ def test_torchlib_table_once_gives_the_same_table_and_the_same_file(tmp_path):
     assert onnx.load(plain).graph == onnx.load(shared.path).graph
 
 
+def test_share_torchlib_table_keeps_one_copy_for_the_process(monkeypatch):
+    from torch.onnx._internal import _lazy_import
+
+    from helpers.export import lab
+
+    module = importlib.import_module(_lazy_import.onnxscript_apis._name)
+    original = module.get_torchlib_ops
+    monkeypatch.setattr(lab, "_SHARED_TABLE", [])
+    try:
+        lab.share_torchlib_table()
+        shared = module.get_torchlib_ops
+        assert shared is not original
+        lab.share_torchlib_table()  # a second call changes nothing
+        assert module.get_torchlib_ops is shared and len(lab._SHARED_TABLE) == 1
+        assert [m.qualified_name for m in shared()] == [m.qualified_name for m in original()]
+    finally:
+        module.get_torchlib_ops = original  # the test leaves the process as it found it
+
+
 def test_try_export_rejects_an_unknown_exporter(tmp_path):
     with pytest.raises(ValueError, match="exporter must be one of"):
         try_export(Double(), (torch.rand(1),), tmp_path / "x", "tracing")

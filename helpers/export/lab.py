@@ -136,6 +136,19 @@ def torchlib_table_once() -> Iterator[None]:
         module.get_torchlib_ops = build
 
 
+_SHARED_TABLE: list[contextlib.AbstractContextManager] = []  # held open for the process
+
+
+def share_torchlib_table() -> None:
+    """From now on in this process, every ``dynamo=True`` export reads onnxscript's table of
+    ATen translations from one copy: :func:`torchlib_table_once` for the whole process (a
+    notebook whose cells export one after another). Calling it again changes nothing."""
+    if not _SHARED_TABLE:
+        block = torchlib_table_once()
+        block.__enter__()
+        _SHARED_TABLE.append(block)  # kept referenced: never closed, so never restored
+
+
 @dataclass
 class Export:
     """One export attempt: the file it wrote, or the trimmed error; what it logged."""
