@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import helpers.bench as bench
-from helpers.bench.compare_engines import ENGINE_COLUMNS, engines_frame, rounds_in_workers
+from helpers.bench.compare import rounds_in_workers
+from helpers.bench.compare_engines import ENGINE_COLUMNS, engines_frame
 
 TINY_POLICY = bench.RunPolicy(warmup=1, warmup_s=0, repeats=3, min_runs=1, max_seconds=0.05,
                               rounds=2)

@@ -24,6 +24,7 @@ from helpers.serve.load import try_requests
 from helpers.serve.shaped_load import per_second, staged_load
 
 ray_app = pytest.importorskip("helpers.serve.ray_app", reason="ray[serve] is not installed")
+ray_cluster = pytest.importorskip("helpers.serve.ray_cluster", reason="ray[serve] is not installed")
 serve = ray_app.serve
 PNG = {"content-type": "image/png"}
 
@@ -42,7 +43,7 @@ def digit_pngs(count: int = 10) -> list[bytes]:
 @pytest.fixture(scope="module")
 def served(tiny_onnx):
     """One local Ray (2 CPUs) with the app twice: /plain (no batching) and /batched."""
-    started = ray_app.start_local_ray(num_cpus=2)
+    started = ray_cluster.start_local_ray(num_cpus=2)
     try:
         deployment = ray_app.CourseClassifier.options(num_replicas=1, ray_actor_options={"num_cpus": 1})
         serve.run(deployment.bind(str(tiny_onnx), threads=1), name="plain", route_prefix="/plain")
@@ -50,7 +51,7 @@ def served(tiny_onnx):
                                   batch_wait_timeout_s=0.05), name="batched", route_prefix="/batched")
         yield started
     finally:
-        ray_app.stop_local_ray()
+        ray_cluster.stop_local_ray()
 
 
 def test_a_digit_gets_200_and_every_bad_request_a_4xx_json(served):
@@ -118,7 +119,7 @@ def test_a_staged_load_with_retries_is_answered(served):
 def test_deleting_one_app_frees_its_cpu_while_the_other_serves(served):
     pid = ray_app.replicas("batched", expected=1)[0]["pid"]
     ray_app.delete("batched")  # /plain still holds its CPU: delete waits for batched's only
-    assert "batched" not in serve.status().applications and not ray_app.psutil.pid_exists(pid)
+    assert "batched" not in serve.status().applications and not ray_cluster.psutil.pid_exists(pid)
     assert ray_app.ray.available_resources().get("CPU", 0) >= 1
     with httpx.Client(base_url=served.url + "/plain", timeout=30) as client:
         assert client.post("/classify", content=digit_pngs(1)[0], headers=PNG).status_code == 200
@@ -148,8 +149,8 @@ def test_the_command_refuses_bad_settings_in_one_line(args):
 
 def test_no_ray_process_is_left_after_stopping(served):
     assert served.pids, "start_local_ray found Ray's processes"
-    left = ray_app.stop_local_ray()
-    assert left == [] and ray_app.ray_processes() == []
+    left = ray_cluster.stop_local_ray()
+    assert left == [] and ray_cluster.ray_processes() == []
 
 
 def test_the_served_app_imports_without_onnx():
@@ -192,7 +193,7 @@ def fake_ray(tmp_path, monkeypatch):
     script.write_text(FAKE_RAY.replace("{python}", sys.executable))
     script.chmod(0o755)
     shutil.copy(shutil.which("sleep"), tmp_path / "raylet")  # a child whose name is raylet
-    monkeypatch.setattr(ray_app, "_ray_command", lambda: str(script))
+    monkeypatch.setattr(ray_cluster, "_ray_command", lambda: str(script))
     monkeypatch.setenv("FAKE_RAY_DIR", str(tmp_path))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # as in a fresh kernel, with a token:
@@ -202,19 +203,19 @@ def fake_ray(tmp_path, monkeypatch):
 
 def test_a_worker_node_that_does_not_come_up_is_started_once_more(fake_ray):
     fake_ray("fail-once")
-    with ray_app.ray_nodes(cpus=(1, 1), start_timeout_s=30) as cluster:
+    with ray_cluster.ray_nodes(cpus=(1, 1), start_timeout_s=30) as cluster:
         assert cluster.restarts == 1 and os.environ["RAY_ADDRESS"] == cluster.address
         modes = (Path(os.environ["FAKE_RAY_DIR"]) / "auth-modes").read_text().splitlines()
         assert modes == ["token"] * 3, "a token exists: every node, not only the head, uses it"
         pids = [p.pid for p in cluster.processes]
-        pids += [c.pid for p in cluster.processes for c in ray_app.psutil.Process(p.pid).children()]
-    assert len(pids) == 4 and not any(ray_app.psutil.pid_exists(pid) for pid in pids)
+        pids += [c.pid for p in cluster.processes for c in ray_cluster.psutil.Process(p.pid).children()]
+    assert len(pids) == 4 and not any(ray_cluster.psutil.pid_exists(pid) for pid in pids)
     assert "RAY_ADDRESS" not in os.environ
 
 
 def test_a_worker_node_that_never_comes_up_is_named_with_its_output(fake_ray):
     fake_ray("fail")
-    with pytest.raises(RuntimeError) as error, ray_app.ray_nodes(cpus=(1, 1), start_timeout_s=30):
+    with pytest.raises(RuntimeError) as error, ray_cluster.ray_nodes(cpus=(1, 1), start_timeout_s=30):
         pass
     assert "worker node 1: `ray start` exited with status 3" in str(error.value)
     assert "could not reach the GCS" in str(error.value) and "RAY_ADDRESS" not in os.environ

@@ -62,31 +62,51 @@ def _cell_record(name: Hashable, rounds: list[dict[str, Any]], busy: int) -> dic
     return record
 
 
-def interleaved_rounds(specs: Mapping[Hashable, tuple[dict[str, Any], int]], rounds: int,
-                       seed: int = 0, timeout: float = 900,
-                       bar: Any = None) -> tuple[dict[Hashable, list[dict[str, Any]]], int]:
-    """Each spec (with its thread count) in its own worker kept across rounds; every round
-    visits them in a fresh random order. Returns each one's round records and how many
-    rounds ran on a busy machine (watched per round, for all alike)."""
-    workers = {name: WorkerProcess(count) for name, (_, count) in specs.items()}
-    log: dict[Hashable, list] = {name: [] for name in specs}
+def rounds_in_workers(specs: Mapping[Hashable, dict[str, Any]], workers: Mapping[Hashable, Hashable],
+                      threads: int | Mapping[Hashable, int], rounds: int, *, seed: int = 0,
+                      timeout: float = 900, bar: Any = None) -> tuple[dict[Hashable, list[dict[str, Any]]], int]:
+    """Time every spec (name → worker request) in ``rounds`` rounds; each round visits them in
+    a fresh random order. Specs with the same key in ``workers`` share one ``--serve`` worker
+    process with ``threads`` threads (one count, or one per worker key), kept across rounds
+    (a spec is loaded afresh at every visit; a worker that died is replaced, so one file that
+    kills it is the only one to fail). Returns each spec's round records and how many rounds ran on a busy machine."""
+    count = (lambda key: threads) if isinstance(threads, int) else threads.__getitem__
+    pool: dict[Hashable, WorkerProcess] = {}
+    log: dict[Hashable, list[dict[str, Any]]] = {name: [] for name in specs}
     rng, watch = random.Random(seed), CpuWatch()
     probe0 = min(probe_kernel_ms() for _ in range(3))
     busy = 0
     try:
+        for key in dict.fromkeys(workers[name] for name in specs):
+            pool[key] = WorkerProcess(count(key))
         for _ in range(rounds):
             order = list(specs)
             rng.shuffle(order)
             watcher = RoundWatch(watch, probe0)
             for name in order:
-                log[name].append(workers[name].request(specs[name][0], timeout=timeout))
+                key = workers[name]
+                if not pool[key].alive():  # died (out of memory?) or timed out: a fresh one
+                    pool[key].close()
+                    pool[key] = WorkerProcess(count(key))
+                log[name].append(pool[key].request(specs[name], timeout=timeout))
                 if bar is not None:
                     bar.update(1)
             busy += watcher.close()["busy"]
     finally:
-        for worker in workers.values():
+        for worker in pool.values():
             worker.close()
     return log, busy
+
+
+def interleaved_rounds(specs: Mapping[Hashable, tuple[dict[str, Any], int]], rounds: int,
+                       seed: int = 0, timeout: float = 900,
+                       bar: Any = None) -> tuple[dict[Hashable, list[dict[str, Any]]], int]:
+    """Each spec (with its thread count) in its own worker kept across rounds: see
+    :func:`rounds_in_workers`."""
+    return rounds_in_workers({name: spec for name, (spec, _) in specs.items()},
+                             {name: name for name in specs},
+                             {name: count for name, (_, count) in specs.items()}, rounds,
+                             seed=seed, timeout=timeout, bar=bar)
 
 
 def compare_settings(base: dict[str, Any], variants: Mapping[Hashable, Any], policy: RunPolicy,

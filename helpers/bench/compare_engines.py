@@ -10,26 +10,21 @@ one DataFrame with named columns (no job dictionaries in a notebook).
 
 from __future__ import annotations
 
-import random
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from helpers.bench.common import BenchError
+from helpers.bench.compare import rounds_in_workers
 from helpers.bench.grid import GridSpec, run_grid
 from helpers.bench.registry import engine_label
 from helpers.bench.timing import (
     FULL_POLICY,
-    CpuWatch,
-    RoundWatch,
     RunPolicy,
     combine_rounds,
-    probe_kernel_ms,
 )
-from helpers.bench.worker import WorkerProcess
 from helpers.paths import relative
 from helpers.sysinfo import cpu_model, physical_cores
 
@@ -92,41 +87,6 @@ def engines_frame(records: Sequence[dict], baseline: str = "ort") -> pd.DataFram
     keys = pd.MultiIndex.from_frame(frame[["model", "threads"]])
     frame["speedup"] = base.reindex(keys).to_numpy() / frame.median_ms.astype(float).to_numpy()
     return frame
-
-
-def rounds_in_workers(specs: Mapping[Hashable, dict[str, Any]], workers: Mapping[Hashable, Hashable],
-                      threads: int, rounds: int, *, seed: int = 0, timeout: float = 900,
-                      bar: Any = None) -> tuple[dict[Hashable, list[dict[str, Any]]], int]:
-    """Time every spec (name → worker request) in ``rounds`` rounds; each round visits them in
-    a fresh random order. Specs with the same key in ``workers`` share one ``--serve`` worker
-    process with ``threads`` threads, kept across rounds (a spec is loaded afresh at every
-    visit; a worker that died is replaced, so one file that kills it is the only one to
-    fail). Returns each spec's round records and how many rounds ran on a busy machine."""
-    pool: dict[Hashable, WorkerProcess] = {}
-    log: dict[Hashable, list[dict[str, Any]]] = {name: [] for name in specs}
-    rng, watch = random.Random(seed), CpuWatch()
-    probe0 = min(probe_kernel_ms() for _ in range(3))
-    busy = 0
-    try:
-        for key in dict.fromkeys(workers[name] for name in specs):
-            pool[key] = WorkerProcess(threads)
-        for _ in range(rounds):
-            order = list(specs)
-            rng.shuffle(order)
-            watcher = RoundWatch(watch, probe0)
-            for name in order:
-                key = workers[name]
-                if not pool[key].alive():  # died (out of memory?) or timed out: a fresh one
-                    pool[key].close()
-                    pool[key] = WorkerProcess(threads)
-                log[name].append(pool[key].request(specs[name], timeout=timeout))
-                if bar is not None:
-                    bar.update(1)
-            busy += watcher.close()["busy"]
-    finally:
-        for worker in pool.values():
-            worker.close()
-    return log, busy
 
 
 def time_files(files: Mapping[str, str | Path], *, engine: str = "ort", batch: int = 1,
