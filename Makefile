@@ -50,7 +50,7 @@ test-without-tools: setup
 
 # The CPU-dependent findings (ORT's INT8 kernel, OpenVINO's default precision, INT8 logits)
 # here, then on an emulated AVX2-only CPU (QEMU user mode: apt-get install qemu-user); about
-# 6 minutes. Decisions and correctness only: emulated timings mean nothing.
+# 10 minutes. Decisions and correctness only: emulated timings mean nothing.
 cpu-checks: setup
 	$(PY) scripts/cpu_checks.py prepare
 	$(PY) scripts/cpu_checks.py check --label "this CPU"

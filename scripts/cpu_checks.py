@@ -9,8 +9,9 @@ per-tensor; calibrated on validation digits) and saves FP32/INT8 logits for the 
 digits. ``check`` (needs no PyTorch, so it runs under QEMU's user-mode emulation in minutes)
 describes the CPU as the libraries see it, says what to expect on it (ORT's INT8 kernel,
 OpenVINO's default precision), runs the same files in ORT and compares with the native
-logits: decisions and correctness, never timings (emulated timings mean nothing).
-``make cpu-checks`` runs prepare, check natively, then check on an emulated Haswell.
+logits, and, where the ``onnxruntime-ep-openvino`` plugin offers a device (Intel CPUs, so
+also an emulated Haswell), the FP32 and INT8 files through ORT's API on OpenVINO: decisions
+and correctness, never timings (emulated timings mean nothing). ``make cpu-checks`` runs prepare, check natively, then check on an emulated Haswell.
 """
 
 from __future__ import annotations
@@ -89,7 +90,26 @@ def check(label: str) -> dict:
         precise = run_file(files[name], x, {"session.x64quantprecision": "1"})
         report["variants"][name]["max |Δ logits| default vs x64quantprecision"] = float(
             np.abs(precise - here[name]).max())
+    report["openvino_ep"] = plugin_check(files, x, y, here)
     return report
+
+
+def plugin_check(files: dict[str, str], x: np.ndarray, y: np.ndarray,
+                 here: dict[str, np.ndarray]) -> dict:
+    """The FP32 and per-channel INT8 files through ORT + the OpenVINO EP plugin (f32 hint,
+    1 thread, both set through ``load_config``), against ORT's CPU provider on this CPU."""
+    from helpers.runtime import openvino_ep
+
+    state = openvino_ep.plugin_state()
+    result: dict = {"plugin": state.version, "devices": list(state.devices), "why not": state.reason}
+    for name in () if state.reason else ("fp32", "int8_per_channel"):
+        session = openvino_ep.create_session(files[name], precision="f32", threads=1)
+        logits = session.run(None, {session.get_inputs()[0].name: x})[0]
+        result[name] = {"providers": session.get_providers()[0],
+                        "max |Δ logits| vs ORT CPU": float(np.abs(logits - here[name]).max()),
+                        "agreement with ORT CPU": float((logits.argmax(1) == here[name].argmax(1)).mean()),
+                        "accuracy": float((logits.argmax(1) == y).mean())}
+    return result
 
 
 def run_file(path: str, x: np.ndarray, config: dict[str, str] | None = None) -> np.ndarray:
@@ -113,6 +133,13 @@ def show(report: dict) -> None:
     for name, row in report["variants"].items():
         print(f"  {name:17s} " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                            for k, v in row.items()))
+    plugin = report["openvino_ep"]
+    print(f"  ORT + OpenVINO EP plugin {plugin['plugin'] or '(not installed)'}: devices "
+          f"{plugin['devices'] or 'none'}" + (f"; {plugin['why not']}" if plugin["why not"] else ""))
+    for name in ("fp32", "int8_per_channel"):
+        if name in plugin:
+            print(f"    {name:17s} " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                               for k, v in plugin[name].items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     fp32 = report["variants"]["fp32"]
     if fp32["top-1 flips vs native"]:  # float32 answers must not depend on the CPU's ISA
         print("FP32 predictions changed with the CPU: not expected", file=sys.stderr)
+        return 1
+    plugin_fp32 = report["openvino_ep"].get("fp32")
+    if plugin_fp32 and plugin_fp32["agreement with ORT CPU"] < 1:  # same f32 arithmetic
+        print("the OpenVINO EP plugin's FP32 answers differ from ORT's: not expected", file=sys.stderr)
         return 1
     return 0
 

@@ -112,7 +112,9 @@ def test_plugin_reason_names_what_is_missing():
 
 def test_plugin_options_and_errors():
     assert ep_options("default") == {}
-    assert ep_options("f32", threads=2) == {"precision": "FP32", "num_of_threads": "2"}
+    f32 = json.loads(ep_options("f32", threads=2)["load_config"])
+    assert f32 == {"CPU": {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": "2"}}
+    assert json.loads(ep_options(threads=1)["load_config"]) == {"CPU": {"INFERENCE_NUM_THREADS": "1"}}
     bf16 = json.loads(ep_options("bf16")["load_config"])
     assert bf16 == {"CPU": {"INFERENCE_PRECISION_HINT": "bf16"}}
     with pytest.raises(OpenVINOEPError, match="precision must be one of"):

@@ -5,14 +5,15 @@ with ``onnxruntime.register_execution_provider_library``, offers devices through
 ``onnxruntime.get_ep_devices()``, and a session asks for one with
 ``SessionOptions.add_provider_for_devices``. The plugin bundles its own OpenVINO runtime.
 
-Two facts from its source (``onnxruntime/core/providers/openvino/ov_factory.{h,cc}`` and
-``openvino_parser_utils.cc`` / ``backends/basic_backend.cc`` in microsoft/onnxruntime):
+Two facts, the first from its source (``onnxruntime/core/providers/openvino/ov_factory.{h,cc}``
+in microsoft/onnxruntime), the second seen running it:
 
 - it offers a device only for hardware whose PCI vendor id is Intel's (``0x8086``): on an
   AMD or ARM CPU ``get_ep_devices()`` lists no OpenVINO device, and no session can use it;
-- its default precision on the CPU is ``FP32`` (it sets ``INFERENCE_PRECISION_HINT`` to f32),
-  unlike OpenVINO's own API, which picks bf16 on CPUs with bf16 arithmetic;
-  ``precision="ACCURACY"`` or a ``load_config`` asks for something else.
+- its options for OpenVINO's properties go through ``load_config`` (JSON, per device): the
+  plugin 1.8 ignores the older ``precision`` and ``num_of_threads`` options, with a warning
+  (seen on an emulated Intel CPU, ``make cpu-checks``), so :func:`ep_options` sets
+  ``INFERENCE_PRECISION_HINT`` and ``INFERENCE_NUM_THREADS`` there.
 
 Imports neither torch nor onnxruntime at module level.
 """
@@ -31,7 +32,7 @@ PACKAGE = "onnxruntime-ep-openvino"
 REGISTRATION = "openvino_ep"
 INTEL_VENDOR_ID = 0x8086
 VENDORS = {0x8086: "Intel", 0x1022: "AMD", 0x10DE: "NVIDIA", 0x106B: "Apple", 0x41: "ARM"}
-PRECISIONS = {"default": None, "f32": "FP32", "bf16": "bf16"}
+PRECISIONS = {"default": None, "f32": "f32", "bf16": "bf16"}  # INFERENCE_PRECISION_HINT
 
 _registered: str | None = None
 
@@ -127,18 +128,20 @@ def openvino_cpu_device():
 
 
 def ep_options(precision: str = "default", threads: int | None = None) -> dict[str, str]:
-    """The provider options: ``precision`` "default" (the plugin's FP32), "f32" or "bf16"
-    (bf16 through ``load_config``, OpenVINO's own property), ``threads`` → num_of_threads."""
+    """The provider options: OpenVINO's own properties for the CPU, through ``load_config``.
+
+    ``precision`` "default" (what OpenVINO picks), "f32" or "bf16" sets
+    ``INFERENCE_PRECISION_HINT``; ``threads`` sets ``INFERENCE_NUM_THREADS``. The plugin
+    (1.8) ignores the older options ``precision`` and ``num_of_threads``, with a warning.
+    """
     if precision not in PRECISIONS:
         raise OpenVINOEPError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-    options: dict[str, str] = {}
-    if precision == "f32":
-        options["precision"] = "FP32"
-    elif precision == "bf16":
-        options["load_config"] = json.dumps({"CPU": {"INFERENCE_PRECISION_HINT": "bf16"}})
+    config: dict[str, str] = {}
+    if PRECISIONS[precision]:
+        config["INFERENCE_PRECISION_HINT"] = PRECISIONS[precision]
     if threads is not None:
-        options["num_of_threads"] = str(int(threads))
-    return options
+        config["INFERENCE_NUM_THREADS"] = str(int(threads))
+    return {"load_config": json.dumps({"CPU": config})} if config else {}
 
 
 def create_session(path: str | Path, precision: str = "default", threads: int | None = None,
