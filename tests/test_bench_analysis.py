@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -235,3 +236,14 @@ def test_compare_runs_same_findings_and_headline_within_spread(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "Same findings and agreeing headline: yes" in out and "moved between the runs" in out
     assert main(["--compare", str(tmp_path / "a"), str(tmp_path / "nothing")]) == 2
+
+
+def test_max_pixels_leaves_out_only_the_larger_calls():
+    spec = bench.GridSpec(models=("resnet18",), sizes=(32, 512, 1024), batches=(1, 16),
+                          engines=("ort",), max_pixels=16 * 512**2)
+    shapes = {(cell.batch, cell.size) for cell in spec.cells()}
+    assert shapes == {(1, 32), (1, 512), (1, 1024), (16, 32), (16, 512)}
+    full = bench.GRIDS["full"]
+    assert all(c.batch * c.size**2 <= full.max_pixels for c in full.cells())
+    assert len(full.cells()) < len(dataclasses.replace(full, max_pixels=None).cells())
+    assert bench.grid_settings(spec)["max_pixels"] == 16 * 512**2
