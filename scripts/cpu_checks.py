@@ -124,6 +124,10 @@ def run_file(path: str, x: np.ndarray, config: dict[str, str] | None = None) -> 
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
+def _figures(row: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+
+
 def show(report: dict) -> None:
     print(f"{report['label']}: {report['cpu_class']}")
     print(f"  ORT INT8 kernel expected: {report['ort_int8_kernel_expected']} "
@@ -131,15 +135,13 @@ def show(report: dict) -> None:
     print(f"  OpenVINO default precision: expected {report['openvino_expected']}, "
           f"reported {report['openvino_reported']}")
     for name, row in report["variants"].items():
-        print(f"  {name:17s} " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                           for k, v in row.items()))
+        print(f"  {name:17s} {_figures(row)}")
     plugin = report["openvino_ep"]
     print(f"  ORT + OpenVINO EP plugin {plugin['plugin'] or '(not installed)'}: devices "
           f"{plugin['devices'] or 'none'}" + (f"; {plugin['why not']}" if plugin["why not"] else ""))
     for name in ("fp32", "int8_per_channel"):
         if name in plugin:
-            print(f"    {name:17s} " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                               for k, v in plugin[name].items()))
+            print(f"    {name:17s} {_figures(plugin[name])}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from fastapi.concurrency import run_in_threadpool
 from ray import serve
 
 from helpers.serve.app import Prepared, create_app, load_classifier, return_freed_memory
-from helpers.serve.ray_cluster import start_local_ray, stop_local_ray  # sets Ray's environment
+from helpers.serve.ray_cluster import start_local_ray, stop_local_ray  # also Ray's env defaults
 from helpers.serve.ray_settings import (  # noqa: F401  (checked before Ray is imported)
     ServeSettingsError,
     check_batching,
